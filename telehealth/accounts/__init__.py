@@ -1,0 +1,1 @@
+"""Facilities, users, patients and practitioners."""

@@ -1,0 +1,154 @@
+"""SQL of the accounts feature; the only module here that builds queries."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from telehealth.accounts.models import (
+    Facility,
+    Patient,
+    Practitioner,
+    PractitionerSpecialty,
+    Specialty,
+    User,
+    UserRole,
+)
+from telehealth.db.pagination import Page, paginate
+
+
+class AccountsRepository:
+    """Loads and stores facilities, users, patients and practitioners."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        """Stage a new row."""
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        """Send staged rows so constraints are checked."""
+        await self.session.flush()
+
+    async def facility(self, facility_id: str) -> Facility | None:
+        """One facility by id."""
+        return await self.session.get(Facility, facility_id)
+
+    async def facility_by_code(self, code: str) -> Facility | None:
+        """One facility by its code."""
+        return await self.session.scalar(select(Facility).where(Facility.code == code))
+
+    async def facilities(self, level: str | None, limit: int, cursor: str | None) -> Page[Facility]:
+        """A page of facilities."""
+        stmt = select(Facility)
+        if level:
+            stmt = stmt.where(Facility.level == level)
+        return await paginate(self.session, stmt, Facility.created_at, Facility.id, limit, cursor)
+
+    async def specialties(self) -> list[Specialty]:
+        """Every specialty, by code."""
+        return list((await self.session.scalars(select(Specialty).order_by(Specialty.code))).all())
+
+    async def known_specialties(self, codes: list[str]) -> set[str]:
+        """Which of `codes` exist."""
+        rows = await self.session.scalars(select(Specialty.code).where(Specialty.code.in_(codes)))
+        return set(rows.all())
+
+    def _users(self) -> Select[User]:
+        return select(User).options(selectinload(User.roles))
+
+    async def user(self, user_id: str) -> User | None:
+        """One user with roles."""
+        user: User | None = await self.session.scalar(self._users().where(User.id == user_id))
+        return user
+
+    async def user_by_username(self, username: str) -> User | None:
+        """One user with roles, by lower-cased username."""
+        user: User | None = await self.session.scalar(
+            self._users().where(User.username == username.strip().lower())
+        )
+        return user
+
+    async def users(
+        self, role: str | None, facility_id: str | None, limit: int, cursor: str | None
+    ) -> Page[User]:
+        """A page of users, optionally of one role or facility."""
+        stmt = self._users()
+        if role:
+            stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
+        if facility_id:
+            stmt = stmt.where(User.facility_id == facility_id)
+        return await paginate(self.session, stmt, User.created_at, User.id, limit, cursor)
+
+    async def patient(self, patient_id: str) -> Patient | None:
+        """One patient record."""
+        return await self.session.get(Patient, patient_id)
+
+    async def patient_of_user(self, user_id: str) -> Patient | None:
+        """The patient record linked to a login."""
+        return await self.session.scalar(select(Patient).where(Patient.user_id == user_id))
+
+    async def patients(
+        self, facility_id: str | None, q: str | None, limit: int, cursor: str | None
+    ) -> Page[Patient]:
+        """A page of patients, optionally of one home facility and matching `q`."""
+        stmt = select(Patient)
+        if facility_id:
+            stmt = stmt.where(Patient.home_facility_id == facility_id)
+        if q:
+            like = f"%{q.lower()}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(Patient.full_name).like(like),
+                    Patient.national_id == q,
+                    Patient.insurance_number == q.upper(),
+                    Patient.phone == q,
+                )
+            )
+        return await paginate(self.session, stmt, Patient.created_at, Patient.id, limit, cursor)
+
+    def _practitioners(self) -> Select[Practitioner]:
+        return select(Practitioner).options(selectinload(Practitioner.specialties))
+
+    async def practitioner_of_user(self, user_id: str) -> Practitioner | None:
+        """The practitioner profile of a user."""
+        practitioner: Practitioner | None = await self.session.scalar(
+            self._practitioners().where(Practitioner.user_id == user_id)
+        )
+        return practitioner
+
+    async def practitioners(
+        self, specialty: str | None, facility_id: str | None, limit: int, cursor: str | None
+    ) -> Page[Practitioner]:
+        """A page of active practitioners, by specialty and facility."""
+        stmt = self._practitioners().join(User, User.id == Practitioner.user_id)
+        stmt = stmt.where(User.active.is_(True))
+        if specialty:
+            stmt = stmt.where(
+                Practitioner.id.in_(
+                    select(PractitionerSpecialty.practitioner_id).where(
+                        PractitionerSpecialty.specialty_code == specialty
+                    )
+                )
+            )
+        if facility_id:
+            stmt = stmt.where(User.facility_id == facility_id)
+        return await paginate(
+            self.session, stmt, Practitioner.created_at, Practitioner.id, limit, cursor
+        )
+
+    async def users_by_ids(self, ids: set[str]) -> dict[str, User]:
+        """Users keyed by id."""
+        if not ids:
+            return {}
+        rows = await self.session.scalars(select(User).where(User.id.in_(ids)))
+        return {u.id: u for u in rows.all()}
+
+    async def facilities_by_ids(self, ids: set[str]) -> dict[str, Facility]:
+        """Facilities keyed by id."""
+        if not ids:
+            return {}
+        rows = await self.session.scalars(select(Facility).where(Facility.id.in_(ids)))
+        return {f.id: f for f in rows.all()}

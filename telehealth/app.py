@@ -1,0 +1,68 @@
+"""The one composition root: `create_app(settings)` wires every part of the server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from telehealth import keys, pages
+from telehealth.accounts import views as accounts_views
+from telehealth.accounts.service import AccountsService
+from telehealth.auth import views as auth_views
+from telehealth.auth.passwords import PasswordHasher
+from telehealth.auth.service import AuthService
+from telehealth.config import Settings
+from telehealth.db.engine import database_ctx
+from telehealth.views import health, openapi
+from telehealth.views.i18n import Catalogues
+from telehealth.views.metrics import HttpMetrics
+from telehealth.views.middlewares import (
+    auth_middleware,
+    context_middleware,
+    csrf_middleware,
+    error_middleware,
+    locale_middleware,
+)
+from telehealth.views.templating import STATIC_DIR, setup_templating
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; nothing is opened until the app starts."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            context_middleware,
+            error_middleware,
+            csrf_middleware,
+            auth_middleware,
+            locale_middleware,
+        ],
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.ENDPOINTS] = []
+    app[keys.PASSWORDS] = PasswordHasher(settings.passwords)
+    app[keys.CATALOGUES] = Catalogues()
+    registry = CollectorRegistry()
+    app[keys.METRICS_REGISTRY] = registry
+    app[keys.HTTP_METRICS] = HttpMetrics(registry)
+    setup_templating(app)
+
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(_services_ctx)
+
+    for routes in (health.routes, openapi.routes, auth_views.routes, accounts_views.routes):
+        routes.register(app)
+    pages.setup(app)
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+    return app
+
+
+async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Build the services once the database is open."""
+    sessionmaker = app[keys.SESSIONMAKER]
+    passwords = app[keys.PASSWORDS]
+    app[keys.ACCOUNTS] = AccountsService(sessionmaker, passwords)
+    app[keys.AUTH] = AuthService(sessionmaker, passwords, app[keys.SETTINGS])
+    yield

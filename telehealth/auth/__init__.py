@@ -1,0 +1,1 @@
+"""Authentication, sessions, the access policy, throttling and the audit log."""

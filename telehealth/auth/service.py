@@ -1,0 +1,155 @@
+"""Sign-in use cases: registration, login, tokens, logout and resolving a caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telehealth.accounts import schemas as s
+from telehealth.accounts.models import Patient, Role, User, UserRole
+from telehealth.accounts.repository import AccountsRepository
+from telehealth.accounts.service import flush_unique, user_out
+from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.passwords import PasswordHasher
+from telehealth.auth.principal import Principal
+from telehealth.auth.sessions import SessionStore
+from telehealth.auth.throttle import LoginThrottleStore, throttle_keys
+from telehealth.config import Settings
+from telehealth.db.base import utcnow
+from telehealth.db.uow import UnitOfWork
+from telehealth.errors import InvalidCredentials
+
+BAD_CREDENTIALS = "The username or password is not correct."
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A successful sign-in: the new secret and who it belongs to."""
+
+    token: str
+    expires_at: datetime
+    principal: Principal
+
+
+def principal_of(user: User, session_id: str, via: str) -> Principal:
+    """The principal of a loaded user (roles must be loaded)."""
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        roles=user.role_set,
+        facility_id=user.facility_id,
+        session_id=session_id,
+        via=via,
+        locale=user.locale,
+    )
+
+
+class AuthService:
+    """Registers patients, signs users in and out, and recognises callers."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        passwords: PasswordHasher,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._passwords = passwords
+        self._settings = settings
+        self._clock = clock
+
+    async def register_patient(self, ctx: AuditContext, data: s.RegisterIn) -> s.UserOut:
+        """Self-registration: a patient login and its patient record, in one transaction."""
+        password_hash = await self._passwords.hash(data.password)
+        async with UnitOfWork(self._sessionmaker) as uow:
+            user = User(
+                username=data.username,
+                password_hash=password_hash,
+                full_name=data.full_name,
+                phone=data.phone,
+                email=data.email,
+                locale=data.locale,
+                roles=[UserRole(role=Role.PATIENT.value)],
+            )
+            uow.session.add(user)
+            await flush_unique(uow, "This username")
+            patient = Patient(
+                user_id=user.id,
+                full_name=data.full_name,
+                phone=data.phone,
+                date_of_birth=data.date_of_birth,
+                sex=data.sex,
+            )
+            uow.session.add(patient)
+            await uow.flush()
+            audit = AuditLog(uow.session, AuditContext(user.id, ctx.client_address, ctx.request_id))
+            await audit.record("user.register", "user", user.id, {"patient_id": patient.id})
+            await uow.commit()
+            return user_out(user)
+
+    async def sign_in(
+        self,
+        ctx: AuditContext,
+        username: str,
+        password: str,
+        kind: str,
+        user_agent: str | None,
+    ) -> SignIn:
+        """Check the password under throttling and open a new session or token."""
+        now = self._clock()
+        keys = throttle_keys(username, ctx.client_address)
+        async with UnitOfWork(self._sessionmaker) as uow:
+            throttle = LoginThrottleStore(uow.session, self._settings.throttle)
+            await throttle.check(keys, now)
+            user = await AccountsRepository(uow.session).user_by_username(username)
+            ok = await self._passwords.verify(user.password_hash if user else None, password)
+            if user is None or not ok or not user.active:
+                await throttle.record_failure(keys, now)
+                await AuditLog(uow.session, ctx).record(
+                    "auth.login_failed",
+                    "user",
+                    user.id if user else None,
+                    {"username": username[:64]},
+                )
+                await uow.commit()
+                raise InvalidCredentials(BAD_CREDENTIALS)
+            await throttle.reset_account(username)
+            if self._passwords.needs_rehash(user.password_hash):
+                user.password_hash = await self._passwords.hash(password)
+            issued = await SessionStore(uow.session, self._settings.sessions).issue(
+                user.id, kind, now, ctx.client_address, user_agent
+            )
+            audit = AuditLog(uow.session, AuditContext(user.id, ctx.client_address, ctx.request_id))
+            await audit.record("auth.login", "auth_session", issued.row.id, {"kind": kind})
+            await uow.commit()
+            return SignIn(
+                issued.token, issued.row.expires_at, principal_of(user, issued.row.id, kind)
+            )
+
+    async def resolve(self, token: str, kind: str) -> Principal | None:
+        """The caller a session cookie or bearer token belongs to, if it is still live."""
+        async with UnitOfWork(self._sessionmaker) as uow:
+            found = await SessionStore(uow.session, self._settings.sessions).resolve(
+                token, kind, self._clock()
+            )
+            if found is None:
+                return None
+            row, user = found
+            await uow.commit()
+            return principal_of(user, row.id, kind)
+
+    async def sign_out(self, ctx: AuditContext, principal: Principal) -> None:
+        """End the caller's session on the server."""
+        async with UnitOfWork(self._sessionmaker) as uow:
+            await SessionStore(uow.session, self._settings.sessions).end(
+                principal.session_id, self._clock()
+            )
+            await AuditLog(uow.session, ctx).record(
+                "auth.logout", "auth_session", principal.session_id
+            )
+            await uow.commit()

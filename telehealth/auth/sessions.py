@@ -1,0 +1,110 @@
+"""Server-side sessions and API tokens: random secrets, stored only as SHA-256 digests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from telehealth.accounts.models import User
+from telehealth.auth.models import AuthSession
+from telehealth.config import SessionPolicy
+
+# Only write `last_seen_at` when it is this stale, so reads do not all become writes.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def digest(token: str) -> str:
+    """The stored form of a session or API token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token_for(secret_key: str, session_id: str) -> str:
+    """The anti-forgery token of a session, derived so nothing extra is stored."""
+    mac = hmac.new(secret_key.encode(), f"csrf:{session_id}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new secret (shown once) and its stored row."""
+
+    token: str
+    row: AuthSession
+
+
+class SessionStore:
+    """Creates, looks up and ends sessions in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, policy: SessionPolicy) -> None:
+        self._session = session
+        self._policy = policy
+
+    async def issue(
+        self,
+        user_id: str,
+        kind: str,
+        now: datetime,
+        client_address: str | None,
+        user_agent: str | None,
+    ) -> IssuedToken:
+        """A new session (`cookie`) or API token (`bearer`) for `user_id`."""
+        token = secrets.token_urlsafe(32)
+        lifetime = (
+            self._policy.absolute_timeout if kind == "cookie" else self._policy.token_lifetime
+        )
+        row = AuthSession(
+            token_hash=digest(token),
+            kind=kind,
+            user_id=user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            client_address=client_address,
+            user_agent=(user_agent or "")[:300] or None,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return IssuedToken(token, row)
+
+    async def resolve(
+        self, token: str, kind: str, now: datetime
+    ) -> tuple[AuthSession, User] | None:
+        """The live session and its active user, or None if unknown, ended or timed out."""
+        row = await self._session.scalar(
+            select(AuthSession).where(AuthSession.token_hash == digest(token))
+        )
+        if row is None or row.kind != kind or row.ended_at is not None or row.expires_at <= now:
+            return None
+        if kind == "cookie" and now - row.last_seen_at > self._policy.idle_timeout:
+            return None
+        user = await self._session.scalar(
+            select(User).options(selectinload(User.roles)).where(User.id == row.user_id)
+        )
+        if user is None or not user.active:
+            return None
+        if now - row.last_seen_at > TOUCH_INTERVAL:
+            row.last_seen_at = now
+        return row, user
+
+    async def end(self, session_id: str, now: datetime) -> None:
+        """End one session on the server; its token stops working at once."""
+        await self._session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.ended_at.is_(None))
+            .values(ended_at=now)
+        )
+
+    async def end_all_for(self, user_id: str, now: datetime) -> None:
+        """End every session of a user (deactivation, password change)."""
+        await self._session.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
+            .values(ended_at=now)
+        )

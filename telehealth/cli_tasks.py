@@ -1,0 +1,56 @@
+"""The async work behind CLI commands, with the same services the server uses."""
+
+from __future__ import annotations
+
+import argparse
+
+from telehealth.accounts import schemas as s
+from telehealth.accounts.models import Role
+from telehealth.accounts.repository import AccountsRepository
+from telehealth.accounts.service import AccountsService
+from telehealth.auth.audit import AuditContext, ChainReport, verify_chain
+from telehealth.auth.passwords import PasswordHasher
+from telehealth.config import Settings
+from telehealth.db.engine import build_engine, build_sessionmaker
+from telehealth.db.uow import UnitOfWork
+from telehealth.errors import DomainError
+
+CLI_CONTEXT = AuditContext(actor_id=None, client_address="cli", request_id=None)
+
+
+async def create_user(settings: Settings, args: argparse.Namespace, password: str) -> str:
+    """Create a user from the command line; returns the new id."""
+    engine = build_engine(settings.database_url)
+    try:
+        sessionmaker = build_sessionmaker(engine)
+        facility_id = None
+        if args.facility:
+            async with UnitOfWork(sessionmaker) as uow:
+                facility = await AccountsRepository(uow.session).facility_by_code(args.facility)
+            if facility is None:
+                raise DomainError(f"no facility with code {args.facility}")
+            facility_id = facility.id
+        data = s.UserCreate.model_validate(
+            {
+                "username": args.username,
+                "password": password,
+                "full_name": args.full_name,
+                "roles": [Role(r) for r in args.roles],
+                "facility_id": facility_id,
+                "specialties": args.specialties,
+            }
+        )
+        service = AccountsService(sessionmaker, PasswordHasher(settings.passwords))
+        return (await service.create_user(CLI_CONTEXT, data)).id
+    finally:
+        await engine.dispose()
+
+
+async def verify_audit(settings: Settings) -> ChainReport:
+    """Check the whole audit chain."""
+    engine = build_engine(settings.database_url)
+    try:
+        async with UnitOfWork(build_sessionmaker(engine)) as uow:
+            return await verify_chain(uow.session)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,171 @@
+"""Frozen settings, built once by `Settings.from_env()` and passed into `create_app`.
+
+Nothing here is read at import time; tests build `Settings` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TELEHEALTH_"
+SECRET_FILE = "secret_key"  # noqa: S105 (a file name)
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """One STUN/TURN server handed to WebRTC clients."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1)."""
+
+    time_cost: int = 2
+    memory_cost_kib: int = 19 * 1024
+    parallelism: int = 1
+    min_length: int = 10
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """Lifetimes of browser sessions and API tokens."""
+
+    idle_timeout: timedelta = timedelta(minutes=30)
+    absolute_timeout: timedelta = timedelta(hours=12)
+    token_lifetime: timedelta = timedelta(hours=8)
+    cookie_name: str = "th_session"
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """Failed-login limits per account and per client address within one window."""
+
+    window: timedelta = timedelta(minutes=15)
+    per_account: int = 5
+    per_address: int = 20
+    lockout: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to start; immutable once built."""
+
+    database_url: str
+    data_dir: Path
+    secret_key: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://localhost:8080"
+    redis_url: str | None = None
+    ice_servers: tuple[IceServer, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    default_locale: str = "vi"
+    default_timezone: str = "Asia/Ho_Chi_Minh"
+    trust_proxy: bool = False
+    passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is an embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry `Secure` when the public URL is HTTPS."""
+        return self.public_url.startswith("https://")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced (tests and the CLI use this)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `TELEHEALTH_*` variables, creating the data directory."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str | None = None) -> str | None:
+            return env.get(ENV_PREFIX + name, default)
+
+        data_dir = Path(get("DATA_DIR") or "data").resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = (
+            get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'telehealth.sqlite3'}"
+        )
+        port = _int(get("PORT", "8080"), "PORT")
+        return cls(
+            database_url=_async_driver(database_url),
+            data_dir=data_dir,
+            secret_key=get("SECRET_KEY") or load_or_create_secret(data_dir),
+            host=get("HOST") or "127.0.0.1",
+            port=port,
+            public_url=(get("PUBLIC_URL") or f"http://localhost:{port}").rstrip("/"),
+            redis_url=get("REDIS_URL") or None,
+            ice_servers=parse_ice_servers(get("ICE_SERVERS") or "[]"),
+            max_body_bytes=_int(get("MAX_BODY_BYTES", str(1024 * 1024)), "MAX_BODY_BYTES"),
+            default_locale=get("DEFAULT_LOCALE") or "vi",
+            trust_proxy=(get("TRUST_PROXY") or "").lower() in {"1", "true", "yes"},
+        )
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The secret key kept in the data directory, generated (mode 0600) on first run."""
+    path = data_dir / SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def parse_ice_servers(raw: str) -> tuple[IceServer, ...]:
+    """Parse a JSON list like `[{"urls": ["stun:host:3478"]}]`."""
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{ENV_PREFIX}ICE_SERVERS is not JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise ConfigError(f"{ENV_PREFIX}ICE_SERVERS must be a JSON list")
+    servers = []
+    for item in items:
+        urls = item.get("urls") if isinstance(item, dict) else None
+        if isinstance(urls, str):
+            urls = [urls]
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ConfigError(f"{ENV_PREFIX}ICE_SERVERS entries need 'urls'")
+        servers.append(IceServer(tuple(urls), item.get("username"), item.get("credential")))
+    return tuple(servers)
+
+
+def _int(raw: str | None, name: str) -> int:
+    try:
+        return int(raw or "")
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+def _async_driver(url: str) -> str:
+    """Accept plain `postgresql://` and `sqlite://` URLs and pick the async drivers."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+    return url

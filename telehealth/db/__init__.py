@@ -1,0 +1,1 @@
+"""Storage: the declarative base, the engine lifecycle and the unit of work."""

@@ -1,0 +1,35 @@
+"""Every typed key of application and request state, declared in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from telehealth.accounts.service import AccountsService
+    from telehealth.auth.passwords import PasswordHasher
+    from telehealth.auth.principal import Principal
+    from telehealth.auth.service import AuthService
+    from telehealth.config import Settings
+    from telehealth.views.i18n import Catalogues
+    from telehealth.views.metrics import HttpMetrics
+    from telehealth.views.routing import Endpoint
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
+SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessionmaker")
+PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
+CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
+METRICS_REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry")
+HTTP_METRICS: web.AppKey[HttpMetrics] = web.AppKey("http_metrics")
+ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
+AUTH: web.AppKey[AuthService] = web.AppKey("auth")
+ACCOUNTS: web.AppKey[AccountsService] = web.AppKey("accounts")
+
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
+LOCALE: web.RequestKey[str] = web.RequestKey("locale")

@@ -1,0 +1,1 @@
+"""The HTTP edge: routing, middlewares, problem+json, templating, health, metrics, OpenAPI."""

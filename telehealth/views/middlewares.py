@@ -1,0 +1,212 @@
+"""Middlewares of the HTTP edge, outermost first: context, headers, errors, auth, CSRF."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from telehealth import keys
+from telehealth.auth.principal import Principal
+from telehealth.errors import DomainError, ErrorCode, Unauthenticated
+from telehealth.logs import REQUEST_ID
+from telehealth.views.i18n import choose_locale
+from telehealth.views.problem import CODE_BY_HTTP_STATUS, from_domain_error, problem_response
+from telehealth.views.routing import endpoint_of
+
+log = logging.getLogger("telehealth.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Opting out of authentication is explicit: only these prefixes and endpoints marked
+# `public=True` are served to anonymous callers.
+PUBLIC_PREFIXES = ("/static/",)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self' ws: wss:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
+}
+
+
+def wants_html(request: web.Request) -> bool:
+    """True for page routes and browsers asking for HTML rather than the JSON API."""
+    endpoint = endpoint_of(request)
+    if endpoint is not None:
+        return endpoint.page
+    path = request.path
+    if path.startswith(("/api/", "/fhir/")) or path in {"/healthz", "/readyz", "/metrics"}:
+        return False
+    return "text/html" in request.headers.get("Accept", "")
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, structured access log, metrics and security headers for every answer."""
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = request_id
+    token = REQUEST_ID.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route_label(request)
+        request.app[keys.HTTP_METRICS].observe(request.method, route, status, elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+                "remote": request.remote,
+            },
+        )
+        REQUEST_ID.reset(token)
+
+
+def _route_label(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every failure to problem+json (or an HTML page); never leak a traceback."""
+    request_id = request.get(keys.REQUEST_ID)
+    try:
+        return await handler(request)
+    except DomainError as error:
+        if wants_html(request):
+            from telehealth.views.pages_errors import html_error
+
+            return await html_error(request, error)
+        return from_domain_error(error, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = CODE_BY_HTTP_STATUS.get(exc.status, ErrorCode.VALIDATION_ERROR)
+        detail = exc.reason if exc.status != 413 else "The request body is too large."
+        if wants_html(request):
+            from telehealth.views.pages_errors import html_error
+
+            return await html_error(request, DomainError(detail, code=code))
+        return problem_response(code, detail, request_id=request_id)
+    except Exception:
+        log.exception("unhandled error")
+        return problem_response(
+            ErrorCode.INTERNAL, "Something went wrong on our side.", request_id=request_id
+        )
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Recognise the caller and refuse anything not explicitly public to anonymous callers."""
+    principal = await _resolve_principal(request)
+    request[keys.PRINCIPAL] = principal
+    endpoint = endpoint_of(request)
+    if endpoint is not None:
+        if endpoint.page and principal is None and not endpoint.public:
+            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
+        endpoint.allows(principal)
+    elif principal is None and not request.path.startswith(PUBLIC_PREFIXES):
+        _refuse_unrouted(request)
+    return await handler(request)
+
+
+def _refuse_unrouted(request: web.Request) -> None:
+    # Unmatched paths answer 404 for everyone; matched non-endpoint routes need a sign-in.
+    if request.match_info.http_exception is not None:
+        raise request.match_info.http_exception
+    raise Unauthenticated("Sign in first.")
+
+
+async def _resolve_principal(request: web.Request) -> Principal | None:
+    auth_service = request.app[keys.AUTH]
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Use 'Authorization: Bearer <token>'.")
+        principal = await auth_service.resolve(token.strip(), "bearer")
+        if principal is None:
+            raise Unauthenticated("The token is unknown or has expired.")
+        return principal
+    cookie = request.cookies.get(request.app[keys.SETTINGS].sessions.cookie_name)
+    if cookie:
+        return await auth_service.resolve(cookie, "cookie")
+    return None
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse cross-site writes: a foreign Origin always, a missing one when a cookie rides."""
+    if request.method in UNSAFE_METHODS and "Authorization" not in request.headers:
+        # Bearer requests are immune: browsers never add that header by themselves.
+        origin = request.headers.get("Origin") or _origin_of(request.headers.get("Referer"))
+        has_cookie = request.app[keys.SETTINGS].sessions.cookie_name in request.cookies
+        if (origin is None and has_cookie) or (
+            origin is not None and origin not in _allowed_origins(request)
+        ):
+            raise DomainError(
+                "The request did not come from this site.", code=ErrorCode.CSRF_FAILED
+            )
+    return await handler(request)
+
+
+def _origin_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _allowed_origins(request: web.Request) -> set[str]:
+    public = _origin_of(request.app[keys.SETTINGS].public_url)
+    own = f"{request.scheme}://{request.host}"
+    return {o for o in (public, own) if o}
+
+
+@web.middleware
+async def locale_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Choose the language: the user's setting, then Accept-Language, then the default."""
+    principal = request.get(keys.PRINCIPAL)
+    chosen = request.query.get("lang") if request.method == "GET" else None
+    request[keys.LOCALE] = choose_locale(
+        chosen or (principal.locale if principal else None),
+        request.headers.get("Accept-Language"),
+        request.app[keys.SETTINGS].default_locale,
+    )
+    return await handler(request)

@@ -1,0 +1,126 @@
+"""The OpenAPI 3.1 document, generated from the declared endpoints and their models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from telehealth import __version__, keys
+from telehealth.views.problem import STATUS_BY_CODE
+from telehealth.views.routing import Call, Endpoint, Routes
+
+routes = Routes("operations")
+REF = "#/components/schemas/{model}"
+PARAM_RE = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "enum": sorted({c.value for c in STATUS_BY_CODE})},
+        "request_id": {"type": "string"},
+    },
+}
+
+
+class _Schemas:
+    """Collects component schemas while operations refer to them by name."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+
+    def ref(self, annotation: Any, mode: str) -> dict[str, Any]:
+        schema = TypeAdapter(annotation).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        self.components.update(schema.pop("$defs", {}))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            self.components[annotation.__name__] = schema
+            return {"$ref": REF.format(model=annotation.__name__)}
+        return schema
+
+
+def _parameters(endpoint: Endpoint, schemas: _Schemas) -> list[dict[str, Any]]:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in PARAM_RE.findall(endpoint.path)
+    ]
+    if endpoint.query is not None:
+        query_schema = TypeAdapter(endpoint.query).json_schema(ref_template=REF)
+        schemas.components.update(query_schema.pop("$defs", {}))
+        required = set(query_schema.get("required", []))
+        for name, prop in query_schema.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    return params
+
+
+def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
+    problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
+    op: dict[str, Any] = {
+        "operationId": endpoint.name,
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "parameters": _parameters(endpoint, schemas),
+        "responses": {},
+    }
+    if endpoint.handler.__doc__:
+        op["description"] = endpoint.handler.__doc__.strip()
+    if endpoint.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas.ref(endpoint.body, "validation")}},
+        }
+    ok: dict[str, Any] = {"description": "Success"}
+    if endpoint.response is not None:
+        ok["content"] = {
+            "application/json": {"schema": schemas.ref(endpoint.response, "serialization")}
+        }
+    op["responses"][str(endpoint.status)] = ok
+    errors = {400, 413, 415} if endpoint.body else {400}
+    if not endpoint.public:
+        errors |= {401, 403}
+        op["security"] = [{"session": []}, {"bearer": []}]
+    else:
+        op["security"] = []
+    for status in sorted(errors | set(endpoint.errors)):
+        op["responses"][str(status)] = {"description": "Problem", "content": problem}
+    if endpoint.roles:
+        op["x-roles"] = sorted(endpoint.roles)
+    return op
+
+
+def build_openapi(endpoints: list[Endpoint], public_url: str) -> dict[str, Any]:
+    """The whole document for the app's JSON endpoints (pages are left out)."""
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        if endpoint.page:
+            continue
+        path = PARAM_RE.sub(lambda m: "{" + m.group(1) + "}", endpoint.path)
+        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "telehealth API", "version": __version__},
+        "servers": [{"url": public_url}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "th_session"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+@routes.get("/api/openapi.json", summary="This API's OpenAPI 3.1 document", public=True)
+async def openapi_document(call: Call[None, Any]) -> dict[str, Any]:
+    """The OpenAPI document of every JSON endpoint."""
+    app = call.request.app
+    return build_openapi(app[keys.ENDPOINTS], app[keys.SETTINGS].public_url)

@@ -1,0 +1,65 @@
+"""Jinja2 environment of the server-rendered pages, with translations per request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from telehealth import keys
+from telehealth.auth.sessions import csrf_token_for
+from telehealth.views.i18n import SUPPORTED_LOCALES, locale_of
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "web" / "templates"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
+
+
+def setup_templating(app: web.Application) -> None:
+    """Install the Jinja2 environment (autoescaped, i18n extension) on the app."""
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        context_processors=[_page_context],
+    )
+    env.install_null_translations()  # type: ignore[attr-defined]
+
+
+async def _page_context(request: web.Request) -> dict[str, Any]:
+    principal = request.get(keys.PRINCIPAL)
+    csrf = (
+        csrf_token_for(request.app[keys.SETTINGS].secret_key, principal.session_id)
+        if principal
+        else ""
+    )
+    return {
+        "principal": principal,
+        "locale": locale_of(request),
+        "locales": SUPPORTED_LOCALES,
+        "csrf_token": csrf,
+        "request_path": request.path,
+    }
+
+
+def render_page(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    """Render a page in the request's language."""
+    translations = request.app[keys.CATALOGUES].get(locale_of(request))
+    # Jinja's i18n callables are looked up in the render context, so per-request
+    # translations are passed there instead of mutating the shared environment.
+    context = {
+        **context,
+        "gettext": translations.gettext,
+        "ngettext": translations.ngettext,
+        "_": translations.gettext,
+    }
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = locale_of(request)
+    return response
