@@ -147,9 +147,7 @@ def _input_error(exc: pydantic.ValidationError, where: str) -> InputError:
         {"location": [where, *map(str, e["loc"])], "message": e["msg"], "type": e["type"]}
         for e in errors
     ]
-    summary = "; ".join(
-        ".".join(map(str, e["loc"])) + ": " + e["msg"] for e in errors
-    )
+    summary = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in errors)
     return InputError(f"Invalid {where}: {summary}", extra={"errors": fields})
 
 
