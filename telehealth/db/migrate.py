@@ -51,3 +51,8 @@ def _current(conn: Connection, /) -> str | None:
 async def pending(database_url: str) -> bool:
     """True when the database is behind the newest migration."""
     return await current_revision(database_url) != head_revision(database_url)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Revert migrations down to `revision` (blocking)."""
+    command.downgrade(alembic_config(database_url), revision)

@@ -1,0 +1,73 @@
+"""The HTTP edge: request ids, security headers, metrics, and no tracebacks on errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from telehealth.app import create_app
+from telehealth.config import Settings
+from telehealth.views.routing import Call, Routes
+
+
+async def test_security_headers_on_pages_api_and_errors(client: TestClient[Any, Any]) -> None:
+    for path in ("/healthz", "/api/v1/me", "/no/such/path"):
+        resp = await client.get(path)
+        csp = resp.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_request_id_is_echoed_or_made(client: TestClient[Any, Any]) -> None:
+    given = await client.get("/healthz", headers={"X-Request-ID": "abc12345-req"})
+    assert given.headers["X-Request-ID"] == "abc12345-req"
+    made = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert made.headers["X-Request-ID"] != "bad id with spaces"
+    assert len(made.headers["X-Request-ID"]) == 32
+    missing = await client.get("/api/v1/me")
+    assert (await missing.json())["request_id"] == missing.headers["X-Request-ID"]
+
+
+async def test_metrics_count_requests_by_route_template(client: TestClient[Any, Any]) -> None:
+    for _ in range(3):
+        await client.get("/healthz")
+    await client.get("/api/v1/patients/some-id")
+    text = await (await client.get("/metrics")).text()
+    assert 'telehealth_http_requests_total{method="GET",route="/healthz",status="200"} 3.0' in text
+    assert 'route="/api/v1/patients/{patient_id}",status="401"' in text
+    assert "some-id" not in text
+    assert "telehealth_http_request_duration_seconds_bucket" in text
+
+
+async def test_an_unexpected_error_is_a_bare_500_problem(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    app = create_app(settings)
+    routes = Routes("test")
+
+    @routes.get("/boom", summary="fails", public=True)
+    async def boom(call: Call[None, Any]) -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    routes.register(app)
+    client = await aiohttp_client(app)
+    resp = await client.get("/boom")
+    assert resp.status == 500
+    assert resp.content_type == "application/problem+json"
+    body = await resp.text()
+    assert "secret internals" not in body
+    assert "Traceback" not in body
+    assert '"code": "internal_error"' in body
+
+
+async def test_unknown_path_and_wrong_method_are_problems(client: TestClient[Any, Any]) -> None:
+    missing = await client.get("/api/v1/nothing-here")
+    assert missing.status == 404
+    assert (await missing.json())["code"] == "not_found"
+    wrong = await client.delete("/api/v1/me")
+    assert wrong.status == 405
+    assert (await wrong.json())["code"] == "method_not_allowed"

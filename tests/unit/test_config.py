@@ -1,0 +1,59 @@
+"""Settings are built from the environment, never read at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from telehealth.config import ConfigError, PasswordPolicy, Settings
+
+
+def test_embedded_default_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({"TELEHEALTH_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'telehealth.sqlite3'}"
+    assert settings.is_sqlite
+    assert settings.redis_url is None
+    assert settings.port == 8080
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    first = Settings.from_env({"TELEHEALTH_DATA_DIR": str(tmp_path)})
+    second = Settings.from_env({"TELEHEALTH_DATA_DIR": str(tmp_path)})
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) >= 40
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_postgres_urls_get_the_async_driver(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"TELEHEALTH_DATA_DIR": str(tmp_path), "TELEHEALTH_DATABASE_URL": "postgresql://u@h/db"}
+    )
+    assert settings.database_url == "postgresql+asyncpg://u@h/db"
+    assert not settings.is_sqlite
+
+
+def test_ice_servers_are_parsed(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "TELEHEALTH_DATA_DIR": str(tmp_path),
+            "TELEHEALTH_ICE_SERVERS": (
+                '[{"urls": "turn:t:3478", "username": "u", "credential": "c"}]'
+            ),
+        }
+    )
+    assert settings.ice_servers[0].urls == ("turn:t:3478",)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("PORT", "eighty"), ("ICE_SERVERS", "{nope"), ("ICE_SERVERS", "[{}]")]
+)
+def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({"TELEHEALTH_DATA_DIR": str(tmp_path), f"TELEHEALTH_{name}": value})
+
+
+def test_password_hashing_defaults_are_owasps() -> None:
+    # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+    policy = PasswordPolicy()
+    assert (policy.memory_cost_kib, policy.time_cost, policy.parallelism) == (19456, 2, 1)
