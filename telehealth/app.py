@@ -15,6 +15,10 @@ from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.service import AuthService
 from telehealth.config import Settings
 from telehealth.db.engine import database_ctx
+from telehealth.scheduling import views as scheduling_views
+from telehealth.scheduling.appointments import AppointmentService
+from telehealth.scheduling.availability import AvailabilityService
+from telehealth.scheduling.search import SlotSearch
 from telehealth.views import health, openapi
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
@@ -52,7 +56,13 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(_services_ctx)
 
-    for routes in (health.routes, openapi.routes, auth_views.routes, accounts_views.routes):
+    for routes in (
+        health.routes,
+        openapi.routes,
+        auth_views.routes,
+        accounts_views.routes,
+        scheduling_views.routes,
+    ):
         routes.register(app)
     pages.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
@@ -65,4 +75,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     passwords = app[keys.PASSWORDS]
     app[keys.ACCOUNTS] = AccountsService(sessionmaker, passwords)
     app[keys.AUTH] = AuthService(sessionmaker, passwords, app[keys.SETTINGS])
+    settings = app[keys.SETTINGS]
+    search = SlotSearch(sessionmaker, settings)
+    app[keys.SLOTS] = search
+    app[keys.AVAILABILITY] = AvailabilityService(sessionmaker, settings)
+    app[keys.APPOINTMENTS] = AppointmentService(sessionmaker, settings, search)
     yield

@@ -62,6 +62,40 @@ class ThrottlePolicy:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """Where e-mail goes; no host means e-mail is not sent (messages stay queued)."""
+
+    host: str | None = None
+    port: int = 25
+    sender: str = "telehealth@localhost"
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """The SMS gateway webhook: messages are POSTed as JSON `{to, text, id}`."""
+
+    webhook_url: str | None = None
+    token: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """How the dispatcher polls, retries and backs off."""
+
+    enabled: bool = True
+    poll_seconds: float = 5.0
+    lease_seconds: float = 60.0
+    max_attempts: int = 8
+    backoff_base_seconds: float = 30.0
+    batch_size: int = 20
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start; immutable once built."""
 
@@ -80,6 +114,10 @@ class Settings:
     passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    reminder_offsets: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(minutes=15))
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,7 +158,24 @@ class Settings:
             ice_servers=parse_ice_servers(get("ICE_SERVERS") or "[]"),
             max_body_bytes=_int(get("MAX_BODY_BYTES", str(1024 * 1024)), "MAX_BODY_BYTES"),
             default_locale=get("DEFAULT_LOCALE") or "vi",
-            trust_proxy=(get("TRUST_PROXY") or "").lower() in {"1", "true", "yes"},
+            trust_proxy=_bool(get("TRUST_PROXY")),
+            reminder_offsets=parse_offsets(get("REMINDER_OFFSETS") or "24h,15m"),
+            smtp=SmtpSettings(
+                host=get("SMTP_HOST") or None,
+                port=_int(get("SMTP_PORT", "25"), "SMTP_PORT"),
+                sender=get("SMTP_FROM") or "telehealth@localhost",
+                username=get("SMTP_USERNAME") or None,
+                password=get("SMTP_PASSWORD") or None,
+                starttls=_bool(get("SMTP_STARTTLS")),
+            ),
+            sms=SmsSettings(
+                webhook_url=get("SMS_WEBHOOK_URL") or None, token=get("SMS_WEBHOOK_TOKEN") or None
+            ),
+            outbox=OutboxSettings(
+                enabled=_bool(get("OUTBOX_ENABLED") or "true"),
+                poll_seconds=_float(get("OUTBOX_POLL_SECONDS", "5"), "OUTBOX_POLL_SECONDS"),
+                lease_seconds=_float(get("OUTBOX_LEASE_SECONDS", "60"), "OUTBOX_LEASE_SECONDS"),
+            ),
         )
 
 
@@ -153,6 +208,33 @@ def parse_ice_servers(raw: str) -> tuple[IceServer, ...]:
             raise ConfigError(f"{ENV_PREFIX}ICE_SERVERS entries need 'urls'")
         servers.append(IceServer(tuple(urls), item.get("username"), item.get("credential")))
     return tuple(servers)
+
+
+def parse_offsets(raw: str) -> tuple[timedelta, ...]:
+    """Parse reminder offsets like `24h,15m` (units d, h, m) into timedeltas, longest first."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    offsets = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        unit = units.get(part[-1:])
+        try:
+            amount = int(part[:-1])
+        except ValueError:
+            unit = None
+        if unit is None or amount <= 0:
+            raise ConfigError(f"{ENV_PREFIX}REMINDER_OFFSETS: cannot read {part!r} (try 24h,15m)")
+        offsets.append(timedelta(**{unit: amount}))
+    return tuple(sorted(set(offsets), reverse=True))
+
+
+def _bool(raw: str | None) -> bool:
+    return (raw or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _float(raw: str | None, name: str) -> float:
+    try:
+        return float(raw or "")
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be a number, got {raw!r}") from exc
 
 
 def _int(raw: str | None, name: str) -> int:

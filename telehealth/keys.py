@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from telehealth.auth.principal import Principal
     from telehealth.auth.service import AuthService
     from telehealth.config import Settings
+    from telehealth.scheduling.appointments import AppointmentService
+    from telehealth.scheduling.availability import AvailabilityService
+    from telehealth.scheduling.search import SlotSearch
     from telehealth.views.i18n import Catalogues
     from telehealth.views.metrics import HttpMetrics
     from telehealth.views.routing import Endpoint
@@ -29,6 +32,9 @@ HTTP_METRICS: web.AppKey[HttpMetrics] = web.AppKey("http_metrics")
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
 AUTH: web.AppKey[AuthService] = web.AppKey("auth")
 ACCOUNTS: web.AppKey[AccountsService] = web.AppKey("accounts")
+AVAILABILITY: web.AppKey[AvailabilityService] = web.AppKey("availability")
+SLOTS: web.AppKey[SlotSearch] = web.AppKey("slots")
+APPOINTMENTS: web.AppKey[AppointmentService] = web.AppKey("appointments")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

@@ -1,4 +1,4 @@
-"""Keyset pagination over (created_at, id) with opaque cursors."""
+"""Keyset pagination over (an ordering column, id) with opaque cursors."""
 
 from __future__ import annotations
 
@@ -45,20 +45,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
-    created_col: InstrumentedAttribute[datetime],
+    order_col: InstrumentedAttribute[datetime],
     id_col: InstrumentedAttribute[str],
     limit: int,
     cursor: str | None,
 ) -> Page[Any]:
-    """Run `stmt` ordered by (created_at, id), one page after `cursor`."""
+    """Run `stmt` ordered by (order_col, id), one page after `cursor`."""
     if cursor:
         at, row_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(created_col > at, and_(created_col == at, id_col > row_id)))
-    rows = list((await session.scalars(stmt.order_by(created_col, id_col).limit(limit + 1))).all())
+        stmt = stmt.where(or_(order_col > at, and_(order_col == at, id_col > row_id)))
+    rows = list((await session.scalars(stmt.order_by(order_col, id_col).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more and rows else None
     next_cursor = (
-        encode_cursor(getattr(last, created_col.key), getattr(last, id_col.key)) if last else None
+        encode_cursor(getattr(last, order_col.key), getattr(last, id_col.key)) if last else None
     )
     return Page(rows, next_cursor)

@@ -225,6 +225,10 @@ class Routes:
         """Declare a PATCH endpoint."""
         return self.route("PATCH", path, summary=summary, **options)
 
+    def delete(self, path: str, *, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        """Declare a DELETE endpoint."""
+        return self.route("DELETE", path, summary=summary, **options)
+
     def register(self, app: web.Application) -> None:
         """Add every endpoint to the app's router and to its endpoint list."""
         for endpoint in self.endpoints:

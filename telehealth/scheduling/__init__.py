@@ -1,0 +1,1 @@
+"""Scheduling: availability rules, derived slots, appointments, reminders and calendars."""
