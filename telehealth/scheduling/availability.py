@@ -131,7 +131,7 @@ class AvailabilityService:
         practitioner, _user, facility = row
         now = self._clock()
         rules = await repo.rules([practitioner.id])
-        blocks = await repo.blocks([practitioner.id], now, now + timedelta(days=3650))
+        blocks = await repo.blocks([practitioner.id], now, None)
         upcoming = await repo.active_from(practitioner.id, now)
         conflicts = find_conflicts(upcoming, rules, blocks, ZoneInfo(facility.timezone))
         _users, patients = await repo.people(set(), {a.patient_id for a in conflicts})

@@ -105,18 +105,16 @@ class SchedulingRepository:
         await self.session.flush()
 
     async def blocks(
-        self, practitioner_ids: Iterable[str], start: datetime, end: datetime
+        self, practitioner_ids: Iterable[str], start: datetime, end: datetime | None
     ) -> list[AvailabilityBlock]:
-        """Absences meeting [start, end)."""
-        rows = await self.session.scalars(
-            select(AvailabilityBlock)
-            .where(
-                AvailabilityBlock.practitioner_id.in_(list(practitioner_ids)),
-                AvailabilityBlock.start_at < end,
-                AvailabilityBlock.end_at > start,
-            )
-            .order_by(AvailabilityBlock.start_at)
+        """Absences meeting [start, end) (no end: every later one)."""
+        stmt = select(AvailabilityBlock).where(
+            AvailabilityBlock.practitioner_id.in_(list(practitioner_ids)),
+            AvailabilityBlock.end_at > start,
         )
+        if end is not None:
+            stmt = stmt.where(AvailabilityBlock.start_at < end)
+        rows = await self.session.scalars(stmt.order_by(AvailabilityBlock.start_at))
         return list(rows.all())
 
     async def block(self, block_id: str) -> AvailabilityBlock | None:
