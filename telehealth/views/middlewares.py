@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from yarl import URL
 
 from telehealth import keys
 from telehealth.auth.principal import Principal
@@ -139,7 +140,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     endpoint = endpoint_of(request)
     if endpoint is not None:
         if endpoint.page and principal is None and not endpoint.public:
-            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
+            raise web.HTTPSeeOther(URL("/login").with_query(next=request.rel_url.path_qs))
         endpoint.allows(principal)
     elif principal is None and not request.path.startswith(PUBLIC_PREFIXES):
         _refuse_unrouted(request)

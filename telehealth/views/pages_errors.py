@@ -5,17 +5,59 @@ from __future__ import annotations
 from aiohttp import web
 
 from telehealth import keys
-from telehealth.errors import DomainError
-from telehealth.views.problem import TITLES, status_for
-from telehealth.views.templating import render_page
+from telehealth.errors import DomainError, ErrorCode
+from telehealth.views.i18n import choose_locale
+from telehealth.views.problem import status_for
+from telehealth.views.templating import N_, render_page
+
+# Page titles per code, marked for translation (problem+json keeps its English titles).
+TITLES: dict[ErrorCode, str] = {
+    ErrorCode.VALIDATION_ERROR: N_("Invalid input"),
+    ErrorCode.MALFORMED_JSON: N_("Malformed JSON"),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: N_("Unsupported media type"),
+    ErrorCode.PAYLOAD_TOO_LARGE: N_("Request body too large"),
+    ErrorCode.UNAUTHENTICATED: N_("Not signed in"),
+    ErrorCode.INVALID_CREDENTIALS: N_("Invalid username or password"),
+    ErrorCode.FORBIDDEN: N_("Not allowed"),
+    ErrorCode.CSRF_FAILED: N_("Cross-site request refused"),
+    ErrorCode.NOT_FOUND: N_("Not found"),
+    ErrorCode.METHOD_NOT_ALLOWED: N_("Method not allowed"),
+    ErrorCode.CONFLICT: N_("Conflict"),
+    ErrorCode.ALREADY_EXISTS: N_("Already exists"),
+    ErrorCode.SLOT_TAKEN: N_("Slot already taken"),
+    ErrorCode.OVERLAPPING_APPOINTMENT: N_("Overlapping appointment"),
+    ErrorCode.INVALID_TRANSITION: N_("Not possible in the current state"),
+    ErrorCode.UNPROCESSABLE: N_("Cannot be processed"),
+    ErrorCode.RATE_LIMITED: N_("Too many requests"),
+    ErrorCode.INTERNAL: N_("Internal error"),
+    ErrorCode.UNAVAILABLE: N_("Service unavailable"),
+}
+
+# Details raised by the edge and the services that a browser user commonly meets; the
+# page shows their translation when the catalogue has one, the English text otherwise.
+KNOWN_DETAILS = (
+    N_("Sign in first."),
+    N_("Your role does not allow this."),
+    N_("The request did not come from this site."),
+    N_("The request body is too large."),
+    N_("Too many failed sign-in attempts; try again later."),
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("No such patient."),
+    N_("No such user."),
+    N_("You can register patients only at your own facility."),
+    N_("You can list only your own facility's patients."),
+    N_("You are not attached to a facility."),
+)
 
 
 async def html_error(request: web.Request, error: DomainError) -> web.Response:
     """A page that says what went wrong, in the request's language, with the right status."""
+    _ensure_locale(request)
     status = status_for(error.code)
     context = {
         "status": status,
-        "title": TITLES.get(error.code, "Error"),
+        "title": TITLES.get(error.code, N_("Error")),
         "detail": error.detail,
         "code": error.code.value,
         "request_id": request.get(keys.REQUEST_ID, ""),
@@ -25,3 +67,17 @@ async def html_error(request: web.Request, error: DomainError) -> web.Response:
     if isinstance(retry_after, int):
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def _ensure_locale(request: web.Request) -> None:
+    # Errors raised by the CSRF or auth middleware come before the locale middleware
+    # has run; choose the language the same way so the page is not always Vietnamese.
+    if keys.LOCALE in request:
+        return
+    principal = request.get(keys.PRINCIPAL)
+    chosen = request.query.get("lang") if request.method == "GET" else None
+    request[keys.LOCALE] = choose_locale(
+        chosen or (principal.locale if principal else None),
+        request.headers.get("Accept-Language"),
+        request.app[keys.SETTINGS].default_locale,
+    )

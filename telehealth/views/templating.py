@@ -15,6 +15,7 @@ from telehealth.views.i18n import SUPPORTED_LOCALES, locale_of
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "web" / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
+STATIC_ROUTE = "static"
 
 
 def setup_templating(app: web.Application) -> None:
@@ -25,12 +26,32 @@ def setup_templating(app: web.Application) -> None:
         autoescape=jinja2.select_autoescape(default=True),
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
-        context_processors=[_page_context],
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.install_null_translations()  # type: ignore[attr-defined]
+    env.globals["asset"] = _asset_urls(app)
 
 
-async def _page_context(request: web.Request) -> dict[str, Any]:
+def _asset_urls(app: web.Application) -> Any:
+    # The versioned URL hashes the file; computing it once per asset keeps file reads
+    # off the event loop after the first page (a restart picks up new assets).
+    cache: dict[str, str] = {}
+
+    def asset(path: str) -> str:
+        if path not in cache:
+            cache[path] = str(app.router[STATIC_ROUTE].url_for(filename=path))
+        return cache[path]
+
+    return asset
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    """What every page may use: the caller, the language and the anti-forgery token.
+
+    Built at render time rather than by a context-processor middleware, so pages
+    rendered for errors raised by outer middlewares (auth, CSRF) get it too.
+    """
     principal = request.get(keys.PRINCIPAL)
     csrf = (
         csrf_token_for(request.app[keys.SETTINGS].secret_key, principal.session_id)
@@ -39,6 +60,7 @@ async def _page_context(request: web.Request) -> dict[str, Any]:
     )
     return {
         "principal": principal,
+        "roles": frozenset(r.value for r in principal.roles) if principal else frozenset(),
         "locale": locale_of(request),
         "locales": SUPPORTED_LOCALES,
         "csrf_token": csrf,
@@ -54,6 +76,7 @@ def render_page(
     # Jinja's i18n callables are looked up in the render context, so per-request
     # translations are passed there instead of mutating the shared environment.
     context = {
+        **page_context(request),
         **context,
         "gettext": translations.gettext,
         "ngettext": translations.ngettext,
@@ -63,3 +86,8 @@ def render_page(
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Language"] = locale_of(request)
     return response
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated later, where it is shown."""
+    return message
