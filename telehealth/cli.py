@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from telehealth.config import ConfigError, Settings
 from telehealth.logs import configure_logging
@@ -130,11 +131,21 @@ def _user_create(settings: Settings, args: argparse.Namespace) -> int:
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     from telehealth.cli_tasks import verify_audit
 
-    report = _run(lambda: verify_audit(settings))
+    try:
+        report = _run(lambda: verify_audit(settings))
+    except SQLAlchemyError as exc:
+        print(
+            f"cannot read the audit log ({type(exc).__name__}); is the schema there? "
+            "Run `telehealth db upgrade`.",
+            file=sys.stderr,
+        )
+        return 2
     for problem in report.problems:
         print(problem)
     verdict = "intact" if report.ok else f"BROKEN ({len(report.problems)} problems)"
     print(f"audit log: {report.checked} events checked, chain {verdict}")
+    # Rows cut from the end leave no gap; an operator who keeps this line can tell.
+    print(f"head: seq {report.head_seq} hash {report.head_hash}")
     return 0 if report.ok else 1
 
 
@@ -144,6 +155,10 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)
-    summary = _run(lambda: load_demo(settings, args.password))
+    try:
+        summary = _run(lambda: load_demo(settings, args.password))
+    except ValueError as exc:
+        print(f"could not load the demo: {exc}", file=sys.stderr)
+        return 1
     print(summary)
     return 0

@@ -27,9 +27,10 @@ async def create_user(settings: Settings, args: argparse.Namespace, password: st
         if args.facility:
             async with UnitOfWork(sessionmaker) as uow:
                 facility = await AccountsRepository(uow.session).facility_by_code(args.facility)
-            if facility is None:
+                # Read the id before the unit of work ends: its rollback expires the row.
+                facility_id = facility.id if facility is not None else None
+            if facility_id is None:
                 raise DomainError(f"no facility with code {args.facility}")
-            facility_id = facility.id
         data = s.UserCreate.model_validate(
             {
                 "username": args.username,

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -53,7 +53,7 @@ def event_digest(event: AuditEvent) -> str:
 
 def _iso(at: datetime) -> str:
     # Microsecond precision survives both SQLite and PostgreSQL.
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 class AuditLog:
@@ -111,6 +111,8 @@ class ChainReport:
 
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
 
     @property
     def ok(self) -> bool:
@@ -160,4 +162,5 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
                 "its hash (edited)"
             )
         expected_seq, prev_hash = event.seq + 1, event.hash
+    report.head_seq, report.head_hash = expected_seq - 1, prev_hash
     return report
