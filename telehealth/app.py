@@ -14,7 +14,14 @@ from telehealth.auth import views as auth_views
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.service import AuthService
 from telehealth.config import Settings
+from telehealth.consults import views as consults_views
+from telehealth.consults.deadlines import deadline_watch_ctx
+from telehealth.consults.service import ConsultService
 from telehealth.db.engine import database_ctx
+from telehealth.fhir import views as fhir_views
+from telehealth.fhir.directory import FhirDirectory
+from telehealth.outbox.dispatcher import outbox_ctx
+from telehealth.scheduling import calendar_views
 from telehealth.scheduling import views as scheduling_views
 from telehealth.scheduling.appointments import AppointmentService
 from telehealth.scheduling.availability import AvailabilityService
@@ -55,6 +62,8 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(_services_ctx)
+    app.cleanup_ctx.append(outbox_ctx)
+    app.cleanup_ctx.append(deadline_watch_ctx)
 
     for routes in (
         health.routes,
@@ -62,6 +71,9 @@ def create_app(settings: Settings) -> web.Application:
         auth_views.routes,
         accounts_views.routes,
         scheduling_views.routes,
+        calendar_views.routes,
+        fhir_views.routes,
+        consults_views.routes,
     ):
         routes.register(app)
     pages.setup(app)
@@ -80,4 +92,6 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.SLOTS] = search
     app[keys.AVAILABILITY] = AvailabilityService(sessionmaker, settings)
     app[keys.APPOINTMENTS] = AppointmentService(sessionmaker, settings, search)
+    app[keys.CONSULTS] = ConsultService(sessionmaker, settings)
+    app[keys.FHIR] = FhirDirectory(sessionmaker)
     yield

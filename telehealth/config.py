@@ -96,6 +96,23 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class ConsultSettings:
+    """Response deadlines per urgency and attachment limits."""
+
+    deadlines: tuple[tuple[str, timedelta], ...] = (
+        ("routine", timedelta(hours=72)),
+        ("urgent", timedelta(hours=24)),
+        ("emergency", timedelta(hours=1)),
+    )
+    attachment_max_bytes: int = 50 * 1024 * 1024
+    watch_seconds: float = 60.0
+
+    def deadline(self, urgency: str) -> timedelta:
+        """The response time allowed for an urgency."""
+        return dict(self.deadlines)[urgency]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start; immutable once built."""
 
@@ -118,6 +135,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    consults: ConsultSettings = field(default_factory=ConsultSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -170,6 +188,14 @@ class Settings:
             ),
             sms=SmsSettings(
                 webhook_url=get("SMS_WEBHOOK_URL") or None, token=get("SMS_WEBHOOK_TOKEN") or None
+            ),
+            consults=ConsultSettings(
+                deadlines=parse_deadlines(
+                    get("CONSULT_DEADLINES") or "routine=72h,urgent=24h,emergency=1h"
+                ),
+                attachment_max_bytes=_int(
+                    get("ATTACHMENT_MAX_BYTES", str(50 * 1024 * 1024)), "ATTACHMENT_MAX_BYTES"
+                ),
             ),
             outbox=OutboxSettings(
                 enabled=_bool(get("OUTBOX_ENABLED") or "true"),
@@ -224,6 +250,22 @@ def parse_offsets(raw: str) -> tuple[timedelta, ...]:
             raise ConfigError(f"{ENV_PREFIX}REMINDER_OFFSETS: cannot read {part!r} (try 24h,15m)")
         offsets.append(timedelta(**{unit: amount}))
     return tuple(sorted(set(offsets), reverse=True))
+
+
+def parse_deadlines(raw: str) -> tuple[tuple[str, timedelta], ...]:
+    """Parse `routine=72h,urgent=24h,emergency=1h`; every urgency must be given."""
+    found: dict[str, timedelta] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            (offset,) = parse_offsets(value)
+        except (ConfigError, ValueError) as exc:
+            raise ConfigError(f"{ENV_PREFIX}CONSULT_DEADLINES: cannot read {part!r}") from exc
+        found[name.strip()] = offset
+    missing = {"routine", "urgent", "emergency"} - set(found)
+    if missing:
+        raise ConfigError(f"{ENV_PREFIX}CONSULT_DEADLINES lacks {', '.join(sorted(missing))}")
+    return tuple(sorted(found.items()))
 
 
 def _bool(raw: str | None) -> bool:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from telehealth.auth.principal import Principal
     from telehealth.auth.service import AuthService
     from telehealth.config import Settings
+    from telehealth.consults.service import ConsultService
+    from telehealth.fhir.directory import FhirDirectory
     from telehealth.scheduling.appointments import AppointmentService
     from telehealth.scheduling.availability import AvailabilityService
     from telehealth.scheduling.search import SlotSearch
@@ -35,6 +37,8 @@ ACCOUNTS: web.AppKey[AccountsService] = web.AppKey("accounts")
 AVAILABILITY: web.AppKey[AvailabilityService] = web.AppKey("availability")
 SLOTS: web.AppKey[SlotSearch] = web.AppKey("slots")
 APPOINTMENTS: web.AppKey[AppointmentService] = web.AppKey("appointments")
+CONSULTS: web.AppKey[ConsultService] = web.AppKey("consults")
+FHIR: web.AppKey[FhirDirectory] = web.AppKey("fhir")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

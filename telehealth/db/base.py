@@ -60,6 +60,7 @@ def import_all_models() -> MetaData:
     """Import every feature's models so `Base.metadata` is complete (Alembic, tests)."""
     from telehealth.accounts import models as _accounts  # noqa: F401
     from telehealth.auth import models as _auth  # noqa: F401
+    from telehealth.consults import models as _consults  # noqa: F401
     from telehealth.outbox import models as _outbox  # noqa: F401
     from telehealth.scheduling import models as _scheduling  # noqa: F401
 

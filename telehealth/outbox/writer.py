@@ -70,14 +70,20 @@ class Outbox:
         return len(fresh)
 
     async def withdraw(self, object_type: str, object_id: str, topic: str) -> None:
-        """Cancel messages of one topic about one object that have not been sent yet."""
+        """Cancel messages of one topic about one object that have not been sent yet.
+
+        Claimed ('sending') rows are withdrawn too: a sender that crashed holding one would
+        otherwise send it after its lease ran out. A live sender still records a message it
+        did deliver as sent (the dispatcher's outcome wins over a withdrawal in flight)."""
         await self._session.execute(
             update(OutboxMessage)
             .where(
                 OutboxMessage.object_type == object_type,
                 OutboxMessage.object_id == object_id,
                 OutboxMessage.topic == topic,
-                OutboxMessage.status == MessageStatus.PENDING.value,
+                OutboxMessage.status.in_(
+                    [MessageStatus.PENDING.value, MessageStatus.SENDING.value]
+                ),
             )
             .values(status=MessageStatus.CANCELLED.value)
         )

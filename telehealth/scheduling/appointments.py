@@ -228,13 +228,18 @@ class AppointmentService:
             return out
 
     async def appointment_for_calendar(
-        self, principal: Principal, appointment_id: str
+        self, principal: Principal, ctx: AuditContext, appointment_id: str
     ) -> tuple[s.AppointmentOut, str]:
-        """An appointment and its facility's time zone, for the iCalendar file."""
+        """An appointment and its facility's time zone, for the iCalendar file; audited."""
         async with self._uow() as uow:
             repo = SchedulingRepository(uow.session)
             parties, row = await self._parties(repo, principal, appointment_id)
-            return await render_one(repo, parties.appointment), row[2].timezone
+            await AuditLog(uow.session, ctx).record(
+                "appointment.read", "appointment", appointment_id, {"as": "icalendar"}
+            )
+            out = await render_one(repo, parties.appointment), row[2].timezone
+            await uow.commit()
+            return out
 
     async def cancel(
         self, principal: Principal, ctx: AuditContext, appointment_id: str, data: s.CancelIn
@@ -248,6 +253,7 @@ class AppointmentService:
             appt.status = AppointmentStatus.CANCELLED.value
             appt.cancel_reason = data.reason
             appt.cancelled_by = principal.user_id
+            appt.version += 1  # calendars see the change (SEQUENCE)
             await repo.release_holds(appt.id)
             await uow.flush()
             await self._notify(uow, appt, row, parties.patient, "cancelled", data.reason)

@@ -67,6 +67,25 @@ def choose_locale(user_locale: str | None, accept_language: str | None, default:
     return default if default in SUPPORTED_LOCALES else "vi"
 
 
+LANGUAGE_COOKIE = "th_lang"  # set by POST /language (telehealth.pages.language)
+
+
+def request_locale(request: web.Request) -> str:
+    """The language of a request: `?lang=`, the user's setting, the language-switch
+    cookie, then Accept-Language, then the configured default."""
+    principal = request.get(keys.PRINCIPAL)
+    candidates = (
+        request.query.get("lang") if request.method == "GET" else None,
+        principal.locale if principal else None,
+        request.cookies.get(LANGUAGE_COOKIE),
+    )
+    return choose_locale(
+        next((c for c in candidates if c in SUPPORTED_LOCALES), None),
+        request.headers.get("Accept-Language"),
+        request.app[keys.SETTINGS].default_locale,
+    )
+
+
 def locale_of(request: web.Request) -> str:
     """The locale chosen for this request (set by the locale middleware)."""
     locale = request.get(keys.LOCALE)

@@ -16,7 +16,7 @@ from telehealth import keys
 from telehealth.auth.principal import Principal
 from telehealth.errors import DomainError, ErrorCode, Unauthenticated
 from telehealth.logs import REQUEST_ID
-from telehealth.views.i18n import choose_locale
+from telehealth.views.i18n import request_locale
 from telehealth.views.problem import CODE_BY_HTTP_STATUS, from_domain_error, problem_response
 from telehealth.views.routing import endpoint_of
 
@@ -202,12 +202,7 @@ def _allowed_origins(request: web.Request) -> set[str]:
 
 @web.middleware
 async def locale_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Choose the language: the user's setting, then Accept-Language, then the default."""
-    principal = request.get(keys.PRINCIPAL)
-    chosen = request.query.get("lang") if request.method == "GET" else None
-    request[keys.LOCALE] = choose_locale(
-        chosen or (principal.locale if principal else None),
-        request.headers.get("Accept-Language"),
-        request.app[keys.SETTINGS].default_locale,
-    )
+    """Choose the language: `?lang=`, the user's setting, the `th_lang` cookie of the
+    language switch, then Accept-Language, then the default."""
+    request[keys.LOCALE] = request_locale(request)
     return await handler(request)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from telehealth import keys
 from telehealth.errors import DomainError, ErrorCode
-from telehealth.views.i18n import choose_locale
+from telehealth.views.i18n import request_locale
 from telehealth.views.problem import status_for
 from telehealth.views.templating import N_, render_page
 
@@ -74,10 +74,4 @@ def _ensure_locale(request: web.Request) -> None:
     # has run; choose the language the same way so the page is not always Vietnamese.
     if keys.LOCALE in request:
         return
-    principal = request.get(keys.PRINCIPAL)
-    chosen = request.query.get("lang") if request.method == "GET" else None
-    request[keys.LOCALE] = choose_locale(
-        chosen or (principal.locale if principal else None),
-        request.headers.get("Accept-Language"),
-        request.app[keys.SETTINGS].default_locale,
-    )
+    request[keys.LOCALE] = request_locale(request)

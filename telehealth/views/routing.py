@@ -7,6 +7,7 @@ check in the auth middleware, response rendering and the OpenAPI document.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
@@ -19,12 +20,13 @@ from telehealth import keys
 from telehealth.accounts.models import Role
 from telehealth.auth.audit import AuditContext
 from telehealth.auth.principal import Principal
-from telehealth.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from telehealth.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 
 B = TypeVar("B")
 Q = TypeVar("Q")
 
 ENDPOINT_ATTR = "__telehealth_endpoint__"
+PATH_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 class Empty(BaseModel):
@@ -93,8 +95,8 @@ class Endpoint:
 
     @property
     def name(self) -> str:
-        """A unique operation id."""
-        return self.handler.__name__
+        """A unique operation id: handler names repeat across features (`cancel`)."""
+        return f"{self.tag}_{self.handler.__name__}"
 
     def allows(self, principal: Principal | None) -> None:
         """Raise unless `principal` may call this endpoint (role level; records come later)."""
@@ -122,6 +124,9 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
             "Send the body as application/json.", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
         )
     raw = await request.read()
+    if b"\\u0000" in raw.lower():
+        # PostgreSQL cannot store NUL in text, and no field of ours has a use for it.
+        raise InputError("Text must not contain NUL characters.")
     try:
         return model.model_validate_json(raw or b"")
     except pydantic.ValidationError as exc:
@@ -168,8 +173,17 @@ def render(result: Any, status: int) -> web.StreamResponse:
     )
 
 
+def _check_path_ids(request: web.Request) -> None:
+    # Ids are UUIDs or slot ids; anything else (NUL bytes, 10 kB strings) names nothing,
+    # and must never reach a database driver that would choke on it.
+    for value in request.match_info.values():
+        if not PATH_ID_RE.match(value):
+            raise NotFound("Not found.")
+
+
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
+        _check_path_ids(request)
         body = await _parse_body(request, endpoint.body) if endpoint.body else None
         query = _parse_query(request, endpoint.query or Empty)
         result = await endpoint.handler(Call(request, body, query))

@@ -95,6 +95,8 @@ PUBLIC = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/token"),
+    ("GET", "/calendar/{secret}.ics"),
+    ("GET", "/fhir/metadata"),
 }
 # Covered by tests of their own (they change who is signed in).
 ELSEWHERE = {("POST", "/api/v1/auth/logout")}
@@ -140,9 +142,11 @@ async def test_matrix_covers_every_endpoint(network: Network) -> None:
         )
         for c in CASES
     }
+    from tests.integration.test_access_consults import ENDPOINTS as CONSULTS
+    from tests.integration.test_access_fhir_calendar import ENDPOINTS as FHIR_CALENDAR
     from tests.integration.test_access_scheduling import ENDPOINTS as SCHEDULING
 
-    assert declared - covered - PUBLIC - ELSEWHERE - SCHEDULING == set()
+    assert declared - covered - PUBLIC - ELSEWHERE - SCHEDULING - FHIR_CALENDAR - CONSULTS == set()
     public_declared = {
         (e.method, e.path) for e in network.client.app[keys.ENDPOINTS] if e.public and not e.page
     }

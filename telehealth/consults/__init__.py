@@ -1,0 +1,2 @@
+"""Specialist consults ("hội chẩn từ xa"): requests, the shared specialty queues, answers
+and deadlines."""

@@ -1,0 +1,187 @@
+"""SQL of consults: requests, assignees, timeline, messages, opinions and the rota."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telehealth.accounts.models import Practitioner, PractitionerSpecialty, User
+from telehealth.consults.models import (
+    OPEN_STATUSES,
+    ConsultAssignee,
+    ConsultEvent,
+    ConsultMessage,
+    ConsultOpinion,
+    ConsultRequest,
+    OnCallShift,
+)
+from telehealth.db.pagination import Page, paginate
+
+
+class ConsultRepository:
+    """Loads and stores consult rows in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        """Stage a new row."""
+        self.session.add(row)
+
+    async def consult(self, consult_id: str, *, lock: bool = False) -> ConsultRequest | None:
+        """One request (row-locked on PostgreSQL when changing it)."""
+        stmt = select(ConsultRequest).where(ConsultRequest.id == consult_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        found: ConsultRequest | None = await self.session.scalar(stmt)
+        return found
+
+    async def assignees(self, consult_ids: list[str]) -> dict[str, list[ConsultAssignee]]:
+        """Assigned specialists per consult, lead first."""
+        rows = await self.session.scalars(
+            select(ConsultAssignee)
+            .where(ConsultAssignee.consult_id.in_(consult_ids))
+            .order_by(ConsultAssignee.lead.desc(), ConsultAssignee.joined_at)
+        )
+        out: dict[str, list[ConsultAssignee]] = {}
+        for row in rows.all():
+            out.setdefault(row.consult_id, []).append(row)
+        return out
+
+    async def remove_assignee(self, consult_id: str, practitioner_id: str) -> None:
+        """Take a specialist off a consult."""
+        await self.session.execute(
+            delete(ConsultAssignee).where(
+                ConsultAssignee.consult_id == consult_id,
+                ConsultAssignee.practitioner_id == practitioner_id,
+            )
+        )
+
+    async def practitioner_of_user(self, user_id: str) -> Practitioner | None:
+        """A user's practitioner profile."""
+        found: Practitioner | None = await self.session.scalar(
+            select(Practitioner).where(Practitioner.user_id == user_id)
+        )
+        return found
+
+    async def specialties(self, practitioner_id: str) -> frozenset[str]:
+        """A practitioner's specialty codes."""
+        rows = await self.session.scalars(
+            select(PractitionerSpecialty.specialty_code).where(
+                PractitionerSpecialty.practitioner_id == practitioner_id
+            )
+        )
+        return frozenset(rows.all())
+
+    async def practitioner_with_user(
+        self, practitioner_id: str
+    ) -> tuple[Practitioner, User] | None:
+        """A practitioner and their user."""
+        row = (
+            await self.session.execute(
+                select(Practitioner, User)
+                .join(User, User.id == Practitioner.user_id)
+                .where(Practitioner.id == practitioner_id)
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    async def page(
+        self, condition: ColumnElement[bool], limit: int, cursor: str | None
+    ) -> Page[ConsultRequest]:
+        """A page of consults matching `condition`, oldest first."""
+        stmt: Select[ConsultRequest] = select(ConsultRequest).where(condition)
+        return await paginate(
+            self.session, stmt, ConsultRequest.created_at, ConsultRequest.id, limit, cursor
+        )
+
+    async def queue(
+        self,
+        specialties: frozenset[str],
+        facility_id: str | None,
+        practitioner_id: str | None,
+        status: str | None,
+        limit: int,
+    ) -> list[ConsultRequest]:
+        """Open requests of these specialties (or named for this specialist), by deadline."""
+        statuses = [status] if status else [s.value for s in OPEN_STATUSES]
+        for_facility = or_(
+            ConsultRequest.target_facility_id.is_(None),
+            ConsultRequest.target_facility_id == facility_id,
+        )
+        condition = and_(ConsultRequest.specialty_code.in_(specialties), for_facility)
+        if practitioner_id:
+            condition = or_(condition, ConsultRequest.target_practitioner_id == practitioner_id)
+        rows = await self.session.scalars(
+            select(ConsultRequest)
+            .where(ConsultRequest.status.in_(statuses), condition)
+            .order_by(ConsultRequest.due_at, ConsultRequest.id)
+            .limit(limit)
+        )
+        return list(rows.all())
+
+    async def events(self, consult_id: str) -> list[ConsultEvent]:
+        """The timeline, oldest first."""
+        rows = await self.session.scalars(
+            select(ConsultEvent)
+            .where(ConsultEvent.consult_id == consult_id)
+            .order_by(ConsultEvent.at, ConsultEvent.id)
+        )
+        return list(rows.all())
+
+    async def messages(self, consult_id: str) -> list[ConsultMessage]:
+        """Messages, oldest first."""
+        rows = await self.session.scalars(
+            select(ConsultMessage)
+            .where(ConsultMessage.consult_id == consult_id)
+            .order_by(ConsultMessage.created_at, ConsultMessage.id)
+        )
+        return list(rows.all())
+
+    async def opinions(self, consult_id: str) -> list[ConsultOpinion]:
+        """Every signed version, newest last."""
+        rows = await self.session.scalars(
+            select(ConsultOpinion)
+            .where(ConsultOpinion.consult_id == consult_id)
+            .order_by(ConsultOpinion.version)
+        )
+        return list(rows.all())
+
+    async def latest_opinions(self, consult_ids: list[str]) -> dict[str, ConsultOpinion]:
+        """The newest opinion of each consult."""
+        rows = await self.session.scalars(
+            select(ConsultOpinion)
+            .where(ConsultOpinion.consult_id.in_(consult_ids))
+            .order_by(ConsultOpinion.version)
+        )
+        return {o.consult_id: o for o in rows.all()}
+
+    async def overdue(self, now: datetime, limit: int) -> list[ConsultRequest]:
+        """Open requests past their deadline that have not been marked yet."""
+        rows = await self.session.scalars(
+            select(ConsultRequest)
+            .where(
+                ConsultRequest.status.in_([s.value for s in OPEN_STATUSES]),
+                ConsultRequest.due_at <= now,
+                ConsultRequest.overdue_at.is_(None),
+            )
+            .order_by(ConsultRequest.due_at)
+            .limit(limit)
+        )
+        return list(rows.all())
+
+    async def on_call(
+        self, specialty: str, facility_id: str | None, at: datetime
+    ) -> list[OnCallShift]:
+        """Shifts covering `at` for a specialty (at one facility, if given)."""
+        stmt = select(OnCallShift).where(
+            OnCallShift.specialty_code == specialty,
+            OnCallShift.start_at <= at,
+            OnCallShift.end_at > at,
+        )
+        if facility_id:
+            stmt = stmt.where(OnCallShift.facility_id == facility_id)
+        rows = await self.session.scalars(stmt.order_by(OnCallShift.start_at))
+        return list(rows.all())

@@ -1,0 +1,41 @@
+"""Helpers for consult tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.network import Network
+
+CASE = {
+    "history": "Đau ngực trái 2 ngày, tăng khi gắng sức.",
+    "examination": "Tim đều, không âm thổi.",
+    "vitals": {"heart_rate": 96, "systolic_bp": 150, "diastolic_bp": 95, "spo2": 97},
+    "current_treatment": "Aspirin 81 mg",
+    "allergies": "Không",
+}
+
+
+async def file_consult(
+    net: Network, urgency: str = "routine", specialty: str = "cardiology", **extra: Any
+) -> dict[str, Any]:
+    """doctor_a (district D1) asks cardiology about patient_a."""
+    body = {
+        "patient_id": net.patients["patient_a"],
+        "specialty": specialty,
+        "urgency": urgency,
+        "question": "Có cần chuyển tuyến chụp mạch vành không?",
+        "summary": CASE,
+        **extra,
+    }
+    resp = await net.client.post(
+        "/api/v1/consults", json=body, headers=await net.headers("doctor_a")
+    )
+    assert resp.status == 201, await resp.text()
+    return dict(await resp.json())
+
+
+async def act(net: Network, who: str, consult_id: str, action: str, body: Any = None) -> Any:
+    """POST an action on a consult as `who`; returns the response."""
+    return await net.client.post(
+        f"/api/v1/consults/{consult_id}/{action}", json=body, headers=await net.headers(who)
+    )
