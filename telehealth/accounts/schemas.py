@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -40,6 +40,16 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+
 Locale = Literal["vi", "en"]
 Sex = Literal["male", "female", "other"]
 Insurance = Annotated[str, Field(max_length=20), AfterValidator(validators.check_insurance_number)]
+
+
+def _not_null(value: Any) -> Any:
+    """A PATCH field may be left out, but null would blank a column that needs a value."""
+    if value is None:
+        raise ValueError("may be left out, but not set to null")
+    return value
+
+
+NotNull = AfterValidator(_not_null)
 
 
 class PageQuery(QueryIn):
@@ -145,10 +155,10 @@ class UserCreate(In):
 class UserUpdate(In):
     """Fields an admin may change on a user."""
 
-    full_name: Name | None = None
+    full_name: Annotated[Name | None, NotNull] = None
     roles: Annotated[list[Role], Field(min_length=1, max_length=7)] | None = None
     facility_id: str | None = None
-    active: bool | None = None
+    active: Annotated[bool | None, NotNull] = None
     phone: Phone | None = None
     email: Email | None = None
 
@@ -156,7 +166,7 @@ class UserUpdate(In):
 class MeUpdate(In):
     """Fields users may change on themselves."""
 
-    full_name: Name | None = None
+    full_name: Annotated[Name | None, NotNull] = None
     phone: Phone | None = None
     email: Email | None = None
     locale: Locale | None = None

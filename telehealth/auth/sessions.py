@@ -22,7 +22,15 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 def digest(token: str) -> str:
     """The stored form of a session or API token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    # Header bytes that are not UTF-8 arrive as surrogates: such a token is merely unknown.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def storable_header(value: str | None, limit: int) -> str | None:
+    """Header text fit for the database: undecodable bytes become U+FFFD, cut to `limit`."""
+    if not value:
+        return None
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:limit]
 
 
 def csrf_token_for(secret_key: str, session_id: str) -> str:
@@ -67,7 +75,7 @@ class SessionStore:
             last_seen_at=now,
             expires_at=now + lifetime,
             client_address=client_address,
-            user_agent=(user_agent or "")[:300] or None,
+            user_agent=storable_header(user_agent, 300),
         )
         self._session.add(row)
         await self._session.flush()

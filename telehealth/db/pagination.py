@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_
@@ -37,8 +37,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, row_id = json.loads(raw)
-        return datetime.fromisoformat(at), str(row_id)
-    except (ValueError, TypeError) as exc:
+        moment = datetime.fromisoformat(at)
+        # We only issue UTC times and string ids; anything else was made by hand.
+        if moment.tzinfo is None or not isinstance(row_id, str) or "\x00" in row_id:
+            raise ValueError("not a cursor of ours")
+        return moment.astimezone(UTC), row_id
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput("The cursor is not valid.") from exc
 
 

@@ -124,7 +124,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             from telehealth.views.pages_errors import html_error
 
             return await html_error(request, DomainError(detail, code=code))
-        return problem_response(code, detail, request_id=request_id)
+        # RFC 9110: a 405 names the methods the resource does support.
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return problem_response(code, detail, request_id=request_id, headers=headers)
     except Exception:
         log.exception("unhandled error")
         return problem_response(
@@ -190,7 +192,10 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 def _origin_of(url: str | None) -> str | None:
     if not url:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "null"  # unparsable: an opaque origin, never one of ours
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 

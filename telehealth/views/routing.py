@@ -20,12 +20,16 @@ from telehealth import keys
 from telehealth.accounts.models import Role
 from telehealth.auth.audit import AuditContext
 from telehealth.auth.principal import Principal
+from telehealth.auth.sessions import storable_header
 from telehealth.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 
 B = TypeVar("B")
 Q = TypeVar("Q")
 
 ENDPOINT_ATTR = "__telehealth_endpoint__"
+# PostgreSQL text cannot hold NUL and no field of ours needs it: refuse it at the edge
+# rather than fail in the driver.
+NUL = "\x00"
 PATH_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
@@ -114,7 +118,7 @@ def client_address(request: web.Request) -> str | None:
     if settings.trust_proxy:
         forwarded = request.headers.get("X-Forwarded-For", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
+            return storable_header(forwarded.split(",")[0].strip(), 64)
     return request.remote
 
 
@@ -123,14 +127,18 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         raise DomainError(
             "Send the body as application/json.", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
         )
-    raw = await request.read()
-    if b"\\u0000" in raw.lower():
-        # PostgreSQL cannot store NUL in text, and no field of ours has a use for it.
-        raise InputError("Text must not contain NUL characters.")
     try:
-        return model.model_validate_json(raw or b"")
+        raw = await request.read()
+    except web.RequestPayloadError:
+        # A corrupt gzip/deflate body is the client's fault, not ours.
+        raise InputError("The body could not be decoded; check its Content-Encoding.") from None
+    try:
+        parsed = model.model_validate_json(raw or b"")
     except pydantic.ValidationError as exc:
         raise _input_error(exc, "body") from None
+    if _holds_nul(parsed.model_dump()):
+        raise InputError("Text may not contain NUL characters.")
+    return parsed
 
 
 def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -138,10 +146,22 @@ def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     for key in request.query:
         values = request.query.getall(key)
         data[key] = values if len(values) > 1 else values[0]
+    if _holds_nul(data):
+        raise InputError("Text may not contain NUL characters.")
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise _input_error(exc, "query") from None
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _input_error(exc: pydantic.ValidationError, where: str) -> InputError:
