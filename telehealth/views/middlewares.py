@@ -1,4 +1,5 @@
-"""Middlewares of the HTTP edge, outermost first: context, headers, errors, auth, CSRF."""
+"""Middlewares of the HTTP edge, outermost first: context (request id, log, metrics,
+security headers), errors, CSRF, auth, locale."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -76,10 +77,13 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await handler(request)
         status = response.status
-        response.headers["X-Request-ID"] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        _decorate(response.headers, request_id)
         return response
+    except web.HTTPException as exc:
+        # Redirects (and any answer raised rather than returned) get the same treatment.
+        status = exc.status
+        _decorate(exc.headers, request_id)
+        raise
     finally:
         elapsed = time.perf_counter() - started
         route = _route_label(request)
@@ -96,6 +100,12 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             },
         )
         REQUEST_ID.reset(token)
+
+
+def _decorate(headers: MutableMapping[str, str], request_id: str) -> None:
+    headers["X-Request-ID"] = request_id
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
 
 
 def _route_label(request: web.Request) -> str:

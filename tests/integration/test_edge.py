@@ -71,3 +71,14 @@ async def test_unknown_path_and_wrong_method_are_problems(client: TestClient[Any
     wrong = await client.delete("/api/v1/me")
     assert wrong.status == 405
     assert (await wrong.json())["code"] == "method_not_allowed"
+
+
+async def test_redirects_carry_request_id_and_headers_and_count_as_redirects(
+    client: TestClient[Any, Any],
+) -> None:
+    resp = await client.get("/", allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["X-Request-ID"]
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    text = await (await client.get("/metrics")).text()
+    assert 'route="/",status="303"' in text
