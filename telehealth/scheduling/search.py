@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +25,7 @@ from telehealth.scheduling.repository import SchedulingRepository
 
 MAX_RANGE = timedelta(days=31)
 NEXT_SLOTS = 5
+NEXT_WINDOWS = (timedelta(days=1), timedelta(days=3), timedelta(days=14))
 
 
 class SlotSearch:
@@ -82,6 +84,17 @@ class SlotSearch:
             row = await repo.practitioner(practitioner_id)
             if row is None:
                 return []
-            free = (await free_slots_of(repo, [row], now, now + DEFAULT_RANGE))[:NEXT_SLOTS]
+            free: list[Any] = []
+            start = now
+            # Widen the window only as needed: a lost race usually finds its
+            # alternatives the same day, and 49 losers at once should not each
+            # derive two weeks of slots.
+            for span in NEXT_WINDOWS:
+                end = min(now + span, now + DEFAULT_RANGE)
+                free += await free_slots_of(repo, [row], start, end)
+                if len(free) >= NEXT_SLOTS or end >= now + DEFAULT_RANGE:
+                    break
+                start = end
+            free = free[:NEXT_SLOTS]
             specialties = await repo.specialties_of([practitioner_id])
             return [slot_out(sl, r, specialties.get(practitioner_id, [])) for sl, r in free]
