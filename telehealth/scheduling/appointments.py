@@ -103,8 +103,10 @@ class AppointmentService:
                         "on_behalf": booked_on_behalf(appt, patient),
                     },
                 )
+                # Render inside the transaction: after commit it would open another.
+                out = await render_one(repo, appt)
                 await uow.commit()
-                return await render_one(repo, appt)
+                return out
         except _Taken as taken:
             raise await self._taken_error(taken.code, practitioner_id) from None
 
