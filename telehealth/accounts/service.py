@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
@@ -53,8 +54,12 @@ def patient_out(patient: Patient) -> s.PatientOut:
     )
 
 
+@overload
+def facility_ref(facility: Facility) -> s.FacilityRef: ...
+@overload
+def facility_ref(facility: Facility | None) -> s.FacilityRef | None: ...
 def facility_ref(facility: Facility | None) -> s.FacilityRef | None:
-    """A short reference to a facility."""
+    """A short reference to a facility (None for none)."""
     return s.FacilityRef.model_validate(facility) if facility else None
 
 

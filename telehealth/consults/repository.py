@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth.accounts.models import Practitioner, PractitionerSpecialty, User
+from telehealth.accounts.models import Patient, Practitioner, PractitionerSpecialty, User
 from telehealth.consults.models import (
     OPEN_STATUSES,
     ConsultAssignee,
@@ -50,6 +50,10 @@ class ConsultRepository:
             out.setdefault(row.consult_id, []).append(row)
         return out
 
+    async def team(self, consult_id: str) -> set[str]:
+        """Practitioner ids of the specialists assigned to one consult."""
+        return {a.practitioner_id for a in (await self.assignees([consult_id])).get(consult_id, [])}
+
     async def remove_assignee(self, consult_id: str, practitioner_id: str) -> None:
         """Take a specialist off a consult."""
         await self.session.execute(
@@ -88,6 +92,24 @@ class ConsultRepository:
         ).first()
         return (row[0], row[1]) if row else None
 
+    async def practitioner_users(self, practitioner_ids: set[str]) -> dict[str, User]:
+        """The user of each practitioner, keyed by practitioner id."""
+        if not practitioner_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Practitioner.id, User)
+            .join(User, User.id == Practitioner.user_id)
+            .where(Practitioner.id.in_(practitioner_ids))
+        )
+        return dict(rows.all())
+
+    async def patients(self, patient_ids: set[str]) -> dict[str, Patient]:
+        """Patient records keyed by id."""
+        if not patient_ids:
+            return {}
+        rows = await self.session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))
+        return {p.id: p for p in rows.all()}
+
     async def page(
         self, condition: ColumnElement[bool], limit: int, cursor: str | None
     ) -> Page[ConsultRequest]:
@@ -106,7 +128,10 @@ class ConsultRepository:
         limit: int,
     ) -> list[ConsultRequest]:
         """Open requests of these specialties (or named for this specialist), by deadline."""
-        statuses = [status] if status else [s.value for s in OPEN_STATUSES]
+        # The queue only ever holds open requests: a status filter narrows it, it never
+        # widens it to drafts or closed requests the specialist is no party to.
+        open_statuses = [s.value for s in OPEN_STATUSES]
+        statuses = [status] if status in open_statuses else [] if status else open_statuses
         for_facility = or_(
             ConsultRequest.target_facility_id.is_(None),
             ConsultRequest.target_facility_id == facility_id,

@@ -62,6 +62,7 @@ def import_all_models() -> MetaData:
     from telehealth.auth import models as _auth  # noqa: F401
     from telehealth.consults import models as _consults  # noqa: F401
     from telehealth.outbox import models as _outbox  # noqa: F401
+    from telehealth.rooms import models as _rooms  # noqa: F401
     from telehealth.scheduling import models as _scheduling  # noqa: F401
 
     return Base.metadata

@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from telehealth.accounts.models import Facility, Practitioner, User
-from telehealth.accounts.schemas import FacilityRef
+from telehealth.accounts.service import facility_ref
 from telehealth.errors import NotFound, Unprocessable
 from telehealth.scheduling import schemas as s
 from telehealth.scheduling.models import (
@@ -40,11 +40,6 @@ def weekly(rule: AvailabilityRule) -> WeeklyRule:
         valid_from=rule.valid_from,
         valid_until=rule.valid_until,
     )
-
-
-def facility_ref(facility: Facility) -> FacilityRef:
-    """A short reference to a facility."""
-    return FacilityRef.model_validate(facility)
 
 
 class _OfPractitioner(Protocol):

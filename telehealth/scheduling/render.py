@@ -5,8 +5,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from telehealth.accounts.models import Patient
+from telehealth.accounts.service import facility_ref
 from telehealth.scheduling import schemas as s
-from telehealth.scheduling.free import facility_ref
 from telehealth.scheduling.models import (
     Appointment,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from telehealth import keys
@@ -13,7 +14,9 @@ from telehealth.consults.service import ConsultService
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.outbox.models import OutboxMessage
-from tests.support.consults import act, file_consult
+from telehealth.rooms.models import Room
+from tests.support.consults import act, attach, file_consult
+from tests.support.files import png
 from tests.support.network import Network
 from tests.support.scheduling import practitioner_id
 
@@ -35,7 +38,15 @@ async def test_the_whole_flow(network: Network) -> None:
         "/api/v1/consults?queue=specialty", headers=await network.headers("specialist")
     )
     assert cid in [c["id"] for c in (await queue.json())["items"]]
+    # The requester attaches an ECG picture; the specialist downloads it once accepted.
+    ecg = await attach(network, "doctor_a", cid, png(), "Điện tâm đồ.png")
+    assert ecg["kind"] == "image"
     accepted = await (await act(network, "specialist", cid, "accept")).json()
+    download = await network.client.get(
+        ecg["download_url"], headers=await network.headers("specialist")
+    )
+    assert download.status == 200
+    assert await download.read() == png()
     assert accepted["status"] == "accepted"
     assert accepted["assignees"][0]["lead"] is True
     info = await act(
@@ -90,6 +101,7 @@ async def test_the_whole_flow(network: Network) -> None:
     assert kinds == [
         "created",
         "submitted",
+        "attachment_added",
         "accepted",
         "info_requested",
         "amended",
@@ -248,3 +260,36 @@ async def test_routine_request_is_overdue_after_72_hours_and_notified_once(
         f"/api/v1/consults/{cid}", headers=await network.headers("doctor_a")
     )
     assert (await got.json())["overdue"] is True
+
+
+@pytest.mark.parametrize("status", ["draft", "answered", "declined", "cancelled"])
+async def test_the_queue_never_widens_to_requests_outside_it(network: Network, status: str) -> None:
+    """A status filter narrows the specialty queue; it never lists drafts or closed ones."""
+    draft = await file_consult(network, draft=True)
+    withdrawn = await file_consult(network)
+    await act(network, "doctor_a", withdrawn["id"], "cancel", {"reason": "Bệnh nhân đã ổn"})
+    resp = await network.client.get(
+        f"/api/v1/consults?queue=specialty&status={status}",
+        headers=await network.headers("specialist"),
+    )
+    assert resp.status == 200
+    listed = {c["id"] for c in (await resp.json())["items"]}
+    assert listed.isdisjoint({draft["id"], withdrawn["id"]})
+
+
+async def test_a_scheduled_session_gives_the_consult_one_relay_room(network: Network) -> None:
+    cid = (await file_consult(network))["id"]
+    assert (await (await act(network, "specialist", cid, "accept")).json())["room_id"] is None
+    first_start = utcnow() + timedelta(hours=2)
+    first = await act(network, "specialist", cid, "schedule", {"start": first_start.isoformat()})
+    room_id = (await first.json())["room_id"]
+    assert room_id is not None
+    later_start = first_start + timedelta(days=1)
+    moved = await act(network, "specialist", cid, "schedule", {"start": later_start.isoformat()})
+    assert (await moved.json())["room_id"] == room_id  # rescheduling keeps the room
+    async with UnitOfWork(network.client.app[keys.SESSIONMAKER]) as uow:
+        rooms = (await uow.session.scalars(select(Room).where(Room.subject_id == cid))).all()
+        assert [(r.id, r.kind, r.mode, r.state) for r in rooms] == [
+            (room_id, "consult", "relay", "scheduled")
+        ]
+        assert rooms[0].scheduled_at == later_start

@@ -1,0 +1,179 @@
+"""Answering a consult: messages, signed opinions, live sessions, and reading it all back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from telehealth.accounts.repository import AccountsRepository
+from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.principal import Principal
+from telehealth.consults import policy
+from telehealth.consults import schemas as s
+from telehealth.consults.base import ACTIVE, ConsultServiceBase, by_assignee, by_party
+from telehealth.consults.models import (
+    ConsultMessage,
+    ConsultOpinion,
+    ConsultStatus,
+)
+from telehealth.consults.render import opinion_out, render_consults
+from telehealth.db.base import new_id
+from telehealth.errors import InvalidInput
+from telehealth.rooms.models import RoomKind
+from telehealth.rooms.service import room_for
+from telehealth.scheduling.schemas import PersonRef
+
+DISCUSSABLE = tuple(
+    status
+    for status in ConsultStatus
+    if status not in (ConsultStatus.DRAFT, ConsultStatus.CANCELLED)
+)
+ANSWERABLE = (ConsultStatus.ACCEPTED, ConsultStatus.INFO_REQUESTED, ConsultStatus.ANSWERED)
+
+
+def opinion_hash(opinion: ConsultOpinion) -> str:
+    """SHA-256 over the signed content, the signer and the signing time."""
+    content = {
+        "consult_id": opinion.consult_id,
+        "version": opinion.version,
+        "author_id": opinion.author_id,
+        "assessment": opinion.assessment,
+        "recommendations": opinion.recommendations,
+        "recommended_tests": opinion.recommended_tests,
+        "recommended_treatment": opinion.recommended_treatment,
+        "disposition": opinion.disposition,
+        "transfer_facility_id": opinion.transfer_facility_id,
+        "amendment_reason": opinion.amendment_reason,
+        "signed_at": opinion.signed_at.isoformat(),
+    }
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ConsultAnswers(ConsultServiceBase):
+    """The conversation between the parties and the specialists' signed answer."""
+
+    async def post_message(
+        self, principal: Principal, ctx: AuditContext, consult_id: str, data: s.MessageIn
+    ) -> s.TimelineEntry:
+        """A message between the parties; a requester's reply ends an information hold."""
+        async with self._changing(
+            principal, ctx, consult_id, ensure=by_party, allowed=DISCUSSABLE, verb="discussed"
+        ) as change:
+            consult = change.consult
+            message = ConsultMessage(
+                id=new_id(),
+                consult_id=consult.id,
+                author_id=principal.user_id,
+                text=data.text,
+                created_at=self._clock(),
+            )
+            change.repo.add(message)
+            if (
+                consult.status == ConsultStatus.INFO_REQUESTED.value
+                and consult.requester_id == principal.user_id
+            ):
+                consult.status = ConsultStatus.ACCEPTED.value
+            change.event("message", message_id=message.id, text=data.text)
+            await change.record("consult.message", {"message_id": message.id})
+            await change.uow.commit()
+            return s.TimelineEntry(
+                id=message.id,
+                at=message.created_at,
+                kind="message",
+                actor=PersonRef(id=principal.user_id, full_name=principal.full_name),
+                data={"text": data.text},
+            )
+
+    async def sign_opinion(
+        self, principal: Principal, ctx: AuditContext, consult_id: str, data: s.OpinionIn
+    ) -> s.ConsultOut:
+        """Sign a written opinion; a later one is a new version that needs a reason."""
+        async with self._changing(
+            principal, ctx, consult_id, ensure=by_assignee, allowed=ANSWERABLE, verb="answered"
+        ) as change:
+            consult = change.consult
+            versions = await change.repo.opinions(consult.id)
+            if versions and not data.amendment_reason:
+                raise InvalidInput("An amended opinion needs an amendment_reason.")
+            if data.transfer_facility_id and not await AccountsRepository(
+                change.uow.session
+            ).facility(data.transfer_facility_id):
+                raise InvalidInput("transfer_facility_id names no facility.")
+            opinion = ConsultOpinion(
+                id=new_id(),
+                consult_id=consult.id,
+                version=len(versions) + 1,
+                author_id=principal.user_id,
+                signed_at=self._clock(),
+                **data.model_dump(mode="json"),
+            )
+            opinion.content_hash = opinion_hash(opinion)
+            change.repo.add(opinion)
+            consult.status = ConsultStatus.ANSWERED.value
+            consult.answered_at = consult.answered_at or opinion.signed_at
+            signed = {"version": opinion.version, "content_hash": opinion.content_hash}
+            change.event("opinion_signed", **signed)
+            await self._tell_requester(change, "answered", str(opinion.version))
+            await change.record("consult.opinion", signed)
+            return await change.finish()
+
+    async def schedule_session(
+        self, principal: Principal, ctx: AuditContext, consult_id: str, data: s.ScheduleIn
+    ) -> s.ConsultOut:
+        """Set a time for a live session with the parties; the consult gets its relay room
+        (made once, moved when the session is rescheduled)."""
+        async with self._changing(
+            principal, ctx, consult_id, ensure=by_assignee, allowed=ACTIVE, verb="scheduled"
+        ) as change:
+            if data.start <= self._clock():
+                raise InvalidInput("The session must start in the future.")
+            room = await room_for(
+                change.uow.session, RoomKind.CONSULT, change.consult.id, data.start
+            )
+            change.consult.session_at = data.start
+            change.consult.room_id = room.id
+            change.event("session_scheduled", start=data.start, room_id=room.id)
+            await change.record("consult.schedule", {"start": data.start.isoformat()})
+            return await change.finish()
+
+    async def get(self, principal: Principal, ctx: AuditContext, consult_id: str) -> s.ConsultOut:
+        """One consult: clinical content for parties, metadata for admins; audited."""
+        async with self._reading(principal, consult_id, least=policy.Access.METADATA) as opened:
+            await AuditLog(opened.uow.session, ctx).record(
+                "consult.read", "consult", opened.consult.id
+            )
+            out = await render_consults(opened.uow.session, [opened.consult], opened.viewer)
+            await opened.uow.commit()
+            return out[0]
+
+    async def timeline(self, principal: Principal, consult_id: str) -> s.TimelineOut:
+        """Every state change, message, attachment and opinion, oldest first."""
+        async with self._reading(principal, consult_id) as opened:
+            events = await opened.repo.events(consult_id)
+            users = await AccountsRepository(opened.uow.session).users_by_ids(
+                {e.actor_id for e in events if e.actor_id}
+            )
+            return s.TimelineOut(
+                items=[
+                    s.TimelineEntry(
+                        id=e.id,
+                        at=e.at,
+                        kind=e.kind,
+                        data=e.data,
+                        actor=PersonRef(id=e.actor_id, full_name=users[e.actor_id].full_name)
+                        if e.actor_id in users
+                        else None,
+                    )
+                    for e in events
+                ]
+            )
+
+    async def opinions(self, principal: Principal, consult_id: str) -> list[s.OpinionOut]:
+        """Every signed version of the opinion."""
+        async with self._reading(principal, consult_id) as opened:
+            rows = await opened.repo.opinions(consult_id)
+            users = await AccountsRepository(opened.uow.session).users_by_ids(
+                {o.author_id for o in rows}
+            )
+            return [opinion_out(o, users) for o in rows]

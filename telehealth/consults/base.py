@@ -1,0 +1,207 @@
+"""What every consult use case shares: one unit of work, the caller as a viewer, the
+consult loaded and checked, its timeline events, the audit and the rendered answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telehealth.accounts.models import User
+from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.principal import Principal
+from telehealth.config import Settings
+from telehealth.consults import policy
+from telehealth.consults import schemas as s
+from telehealth.consults.models import OPEN_STATUSES, ConsultEvent, ConsultRequest, ConsultStatus
+from telehealth.consults.notices import consult_messages
+from telehealth.consults.render import render_consults
+from telehealth.consults.repository import ConsultRepository
+from telehealth.db.base import new_id, utcnow
+from telehealth.db.uow import UnitOfWork
+from telehealth.errors import Conflict, ErrorCode, NotFound
+from telehealth.outbox.writer import Outbox
+
+# Submitted and not closed: the team still works on an answered consult (hands it over,
+# meets the parties).
+ACTIVE = (*OPEN_STATUSES, ConsultStatus.ANSWERED)
+
+
+def add_event(
+    repo: ConsultRepository,
+    consult: ConsultRequest,
+    at: datetime,
+    actor_id: str | None,
+    kind: str,
+    **data: Any,
+) -> None:
+    """Stage one timeline entry (`data` stored as JSON: datetimes become strings)."""
+    repo.add(
+        ConsultEvent(
+            id=new_id(),
+            consult_id=consult.id,
+            at=at,
+            actor_id=actor_id,
+            kind=kind,
+            data=json.loads(json.dumps(data, default=str)),
+        )
+    )
+
+
+@dataclass
+class Opened:
+    """A consult loaded in a unit of work for a caller allowed to see it."""
+
+    uow: UnitOfWork
+    repo: ConsultRepository
+    viewer: policy.Viewer
+    consult: ConsultRequest
+    assignees: set[str]
+
+
+@dataclass
+class Change(Opened):
+    """A consult being changed by one use case: its events, audit and rendered answer."""
+
+    audit: AuditLog
+    clock: Callable[[], datetime]
+
+    @property
+    def actor_id(self) -> str:
+        """The user making the change."""
+        return self.viewer.principal.user_id
+
+    def event(self, kind: str, **data: Any) -> None:
+        """Stage a timeline entry by the caller, timed now."""
+        add_event(self.repo, self.consult, self.clock(), self.actor_id, kind, **data)
+
+    async def record(self, action: str, details: dict[str, Any] | None = None) -> None:
+        """Audit the change, in the same transaction."""
+        await self.audit.record(action, "consult", self.consult.id, details)
+
+    async def finish(self) -> s.ConsultOut:
+        """Flush, render the consult for the caller, then commit."""
+        await self.uow.flush()
+        out = (await render_consults(self.uow.session, [self.consult], self.viewer))[0]
+        await self.uow.commit()
+        return out
+
+
+Ensure = Callable[[Opened], None]
+
+
+def by_party(opened: Opened) -> None:
+    """Any party: seeing the clinical content was checked on loading."""
+
+
+def by_requester(opened: Opened) -> None:
+    """Only the doctor who filed the request."""
+    policy.ensure_requester(opened.viewer, opened.consult)
+
+
+def by_triage(opened: Opened) -> None:
+    """A specialist of the queue, or one already assigned."""
+    policy.ensure_triage(opened.viewer, opened.consult, opened.assignees)
+
+
+def by_assignee(opened: Opened) -> None:
+    """Only a specialist working on the consult."""
+    policy.ensure_assignee(opened.viewer, opened.assignees)
+
+
+class ConsultServiceBase:
+    """The session factory, settings and clock, and the frame each use case runs in."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+        self._clock = clock
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self._sessionmaker)
+
+    async def _viewer(self, repo: ConsultRepository, principal: Principal) -> policy.Viewer:
+        practitioner = await repo.practitioner_of_user(principal.user_id)
+        specialties = await repo.specialties(practitioner.id) if practitioner else frozenset()
+        return policy.Viewer(principal, practitioner.id if practitioner else None, specialties)
+
+    @asynccontextmanager
+    async def _reading(
+        self,
+        principal: Principal,
+        consult_id: str,
+        *,
+        lock: bool = False,
+        least: policy.Access = policy.Access.CLINICAL,
+    ) -> AsyncIterator[Opened]:
+        """A unit of work with the consult, if the caller may see at least `least` of it
+        (404 otherwise, so strangers cannot tell it exists)."""
+        async with self._uow() as uow:
+            repo = ConsultRepository(uow.session)
+            viewer = await self._viewer(repo, principal)
+            consult = await repo.consult(consult_id, lock=lock)
+            team = await repo.team(consult.id) if consult else set()
+            if consult is None or policy.access(viewer, consult, team).value < least.value:
+                raise NotFound("No such consult.")
+            yield Opened(uow, repo, viewer, consult, team)
+
+    @asynccontextmanager
+    async def _changing(
+        self,
+        principal: Principal,
+        ctx: AuditContext,
+        consult_id: str,
+        *,
+        ensure: Ensure,
+        allowed: tuple[ConsultStatus, ...],
+        verb: str,
+    ) -> AsyncIterator[Change]:
+        """A unit of work with the consult row-locked, once the caller may see it (404),
+        `ensure` lets them act (403) and its status is `allowed` (409, naming `verb`)."""
+        async with self._reading(principal, consult_id, lock=True) as opened:
+            ensure(opened)
+            status = opened.consult.status
+            if status not in {a.value for a in allowed}:
+                raise Conflict(
+                    f"A consult that is {status} cannot be {verb}.",
+                    code=ErrorCode.INVALID_TRANSITION,
+                )
+            yield Change(
+                opened.uow,
+                opened.repo,
+                opened.viewer,
+                opened.consult,
+                opened.assignees,
+                AuditLog(opened.uow.session, ctx),
+                self._clock,
+            )
+
+    async def _tell_requester(self, change: Change, kind: str, detail: str) -> None:
+        """Queue a message to the requesting doctor, in the same transaction."""
+        session = change.uow.session
+        requester = await session.get(User, change.consult.requester_id)
+        if requester is None:
+            return
+        consult = change.consult
+        key = f"consult:{consult.id}:{kind}:v{consult.version}:{new_id()[:8]}"
+        await Outbox(session).queue(
+            consult_messages(
+                kind,
+                key,
+                consult.id,
+                [requester],
+                self._clock(),
+                detail,
+                self._settings.default_locale,
+            )
+        )

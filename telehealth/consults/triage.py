@@ -1,0 +1,237 @@
+"""Triage: the specialty queues, accepting, declining, handing over, asking for more, and
+marking requests that are past their deadline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+
+from telehealth.accounts.models import Role, User
+from telehealth.accounts.repository import AccountsRepository
+from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.principal import Principal
+from telehealth.consults import policy
+from telehealth.consults import schemas as s
+from telehealth.consults.base import (
+    ACTIVE,
+    ConsultServiceBase,
+    add_event,
+    by_assignee,
+    by_triage,
+)
+from telehealth.consults.models import (
+    OPEN_STATUSES,
+    ConsultAssignee,
+    ConsultMessage,
+    ConsultRequest,
+    ConsultStatus,
+)
+from telehealth.consults.notices import consult_messages
+from telehealth.consults.render import render_consults
+from telehealth.consults.repository import ConsultRepository
+from telehealth.db.uow import UnitOfWork
+from telehealth.errors import Forbidden, InvalidInput
+from telehealth.outbox.writer import Outbox
+
+DEADLINE_WATCH = AuditContext(client_address="deadline-watch")
+
+
+class ConsultTriage(ConsultServiceBase):
+    """What the specialists of a queue do with the requests waiting in it."""
+
+    async def accept(
+        self, principal: Principal, ctx: AuditContext, consult_id: str
+    ) -> s.ConsultOut:
+        """A specialist of the queue takes the request (or joins it, if already taken)."""
+        async with self._changing(
+            principal, ctx, consult_id, ensure=by_triage, allowed=OPEN_STATUSES, verb="accepted"
+        ) as change:
+            consult, practitioner_id = change.consult, change.viewer.practitioner_id
+            assert practitioner_id is not None
+            if practitioner_id not in change.assignees:
+                change.repo.add(
+                    ConsultAssignee(
+                        consult_id=consult.id,
+                        practitioner_id=practitioner_id,
+                        lead=not change.assignees,
+                        joined_at=self._clock(),
+                    )
+                )
+            if consult.status == ConsultStatus.SUBMITTED.value:
+                consult.status = ConsultStatus.ACCEPTED.value
+            change.event("accepted", practitioner_id=practitioner_id)
+            await change.record("consult.accept")
+            return await change.finish()
+
+    async def decline(
+        self, principal: Principal, ctx: AuditContext, consult_id: str, data: s.ReasonIn
+    ) -> s.ConsultOut:
+        """Decline with a reason: a request named to this specialist returns to the
+        specialty queue; otherwise the specialty declines it and the requester is told."""
+        async with self._changing(
+            principal, ctx, consult_id, ensure=by_triage, allowed=OPEN_STATUSES, verb="declined"
+        ) as change:
+            consult, practitioner_id = change.consult, change.viewer.practitioner_id
+            back_to_queue = (
+                consult.target_practitioner_id is not None
+                and consult.target_practitioner_id == practitioner_id
+            )
+            if back_to_queue:
+                consult.target_practitioner_id = None
+                if practitioner_id:
+                    await change.repo.remove_assignee(consult.id, practitioner_id)
+                consult.status = ConsultStatus.SUBMITTED.value
+            else:
+                consult.status = ConsultStatus.DECLINED.value
+                consult.closed_reason = data.reason
+                await self._tell_requester(change, "declined", data.reason)
+            change.event("declined", reason=data.reason, back_to_queue=back_to_queue)
+            await change.record("consult.decline")
+            return await change.finish()
+
+    async def assign(
+        self, principal: Principal, ctx: AuditContext, consult_id: str, data: s.AssignIn
+    ) -> s.ConsultOut:
+        """Hand the consult to a colleague, or add one (multi-disciplinary)."""
+        async with self._changing(
+            principal, ctx, consult_id, ensure=by_assignee, allowed=ACTIVE, verb="assigned"
+        ) as change:
+            colleague = await change.repo.practitioner_with_user(data.practitioner_id)
+            if colleague is None or not await self._is_specialist(change.uow, colleague[1].id):
+                raise InvalidInput("practitioner_id names no specialist.")
+            if data.practitioner_id not in change.assignees:
+                change.repo.add(
+                    ConsultAssignee(
+                        consult_id=change.consult.id,
+                        practitioner_id=data.practitioner_id,
+                        lead=data.mode == "reassign",
+                        joined_at=self._clock(),
+                    )
+                )
+            leaving = change.viewer.practitioner_id
+            if data.mode == "reassign" and leaving != data.practitioner_id:
+                assert leaving is not None
+                await change.repo.remove_assignee(change.consult.id, leaving)
+            change.event(f"assign_{data.mode}", practitioner_id=data.practitioner_id)
+            await change.record(
+                "consult.assign", {"practitioner_id": data.practitioner_id, "mode": data.mode}
+            )
+            return await change.finish()
+
+    async def _is_specialist(self, uow: UnitOfWork, user_id: str) -> bool:
+        loaded = await AccountsRepository(uow.session).user(user_id)
+        return loaded is not None and Role.SPECIALIST.value in {r.role for r in loaded.roles}
+
+    async def request_info(
+        self, principal: Principal, ctx: AuditContext, consult_id: str, data: s.InfoRequestIn
+    ) -> s.ConsultOut:
+        """Ask the requester for more; the request waits on them until they amend or reply."""
+        async with self._changing(
+            principal,
+            ctx,
+            consult_id,
+            ensure=by_assignee,
+            allowed=(ConsultStatus.ACCEPTED,),
+            verb="put on hold for information",
+        ) as change:
+            change.consult.status = ConsultStatus.INFO_REQUESTED.value
+            change.repo.add(
+                ConsultMessage(
+                    consult_id=change.consult.id,
+                    author_id=principal.user_id,
+                    text=data.question,
+                    created_at=self._clock(),
+                )
+            )
+            change.event("info_requested", question=data.question)
+            await self._tell_requester(change, "info_requested", data.question[:200])
+            await change.record("consult.request_info")
+            return await change.finish()
+
+    async def list_consults(self, principal: Principal, query: s.ConsultQuery) -> s.ConsultPage:
+        """`queue=specialty`: the caller's specialty queues by deadline; `queue=mine`: own
+        requests and consults one works on."""
+        async with self._uow() as uow:
+            repo = ConsultRepository(uow.session)
+            viewer = await self._viewer(repo, principal)
+            if query.queue == "specialty":
+                if not principal.has(Role.SPECIALIST):
+                    raise Forbidden("Only specialists have a queue.")
+                rows = await repo.queue(
+                    viewer.specialties,
+                    principal.facility_id,
+                    viewer.practitioner_id,
+                    query.status.value if query.status else None,
+                    query.limit,
+                )
+                return s.ConsultPage(
+                    items=await render_consults(uow.session, rows, viewer), next=None
+                )
+            page = await repo.page(_mine(viewer, query), query.limit, query.cursor)
+            items = await render_consults(uow.session, list(page.items), viewer)
+            return s.ConsultPage(items=items, next=page.next)
+
+    async def mark_overdue(self, limit: int = 100) -> int:
+        """Mark requests past their deadline and tell the on-call specialist and the
+        requester, once: the mark and the messages commit together."""
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = ConsultRepository(uow.session)
+            overdue = await repo.overdue(now, limit)
+            for consult in overdue:
+                consult.overdue_at = now
+                add_event(repo, consult, self._clock(), None, "overdue", due_at=consult.due_at)
+                recipients = await _on_call_users(repo, consult, now)
+                requester = await uow.session.get(User, consult.requester_id)
+                users = [u for u in [*recipients, requester] if u is not None]
+                await Outbox(uow.session).queue(
+                    consult_messages(
+                        "overdue",
+                        f"consult:{consult.id}:overdue",
+                        consult.id,
+                        users,
+                        now,
+                        consult.urgency,
+                        self._settings.default_locale,
+                    )
+                )
+                await AuditLog(uow.session, DEADLINE_WATCH).record(
+                    "consult.overdue",
+                    "consult",
+                    consult.id,
+                    {"notified": sorted(u.id for u in users)},
+                )
+            await uow.commit()
+            return len(overdue)
+
+
+def _mine(viewer: policy.Viewer, query: s.ConsultQuery) -> ColumnElement[bool]:
+    """Own requests, consults one is assigned to, and everything for admins."""
+    p = viewer.principal
+    conditions: list[ColumnElement[bool]] = [ConsultRequest.requester_id == p.user_id]
+    if viewer.practitioner_id:
+        conditions.append(
+            ConsultRequest.id.in_(
+                select(ConsultAssignee.consult_id).where(
+                    ConsultAssignee.practitioner_id == viewer.practitioner_id
+                )
+            )
+        )
+    if p.has(Role.ADMIN):
+        conditions.append(true())
+    scope = or_(*conditions) if conditions else false()
+    if query.status:
+        return and_(scope, ConsultRequest.status == query.status.value)
+    return scope
+
+
+async def _on_call_users(
+    repo: ConsultRepository, consult: ConsultRequest, now: datetime
+) -> list[User]:
+    """The specialist on call for the consult's specialty now, if any."""
+    shifts = await repo.on_call(consult.specialty_code, consult.target_facility_id, now)
+    if not shifts:
+        return []
+    found = await repo.practitioner_with_user(shifts[0].practitioner_id)
+    return [found[1]] if found else []

@@ -1,0 +1,81 @@
+"""Listing consults loads names in batches: the statement count does not grow with the page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from telehealth import keys
+from telehealth.accounts.models import Role
+from telehealth.accounts.schemas import PatientCreate
+from telehealth.auth.principal import Principal
+from telehealth.consults.schemas import ConsultQuery
+from tests.support.consults import act, file_consult
+from tests.support.network import SEED, Network
+
+PAGE = 20
+
+
+def _principal(net: Network, name: str, role: Role, facility: str) -> Principal:
+    return Principal(
+        user_id=net.users[name],
+        username=name,
+        full_name=name,
+        roles=frozenset({role}),
+        facility_id=net.facilities[facility],
+        session_id="queries",
+        via="bearer",
+    )
+
+
+@contextmanager
+def _counting(net: Network) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs inside the block."""
+    statements: list[str] = []
+    engine = net.client.app[keys.ENGINE].sync_engine
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def _accepted_consults_for_distinct_patients(net: Network, n: int) -> None:
+    doctor = _principal(net, "doctor_a", Role.DOCTOR, "D1")
+    accounts = net.client.app[keys.ACCOUNTS]
+    for i in range(n):
+        patient = await accounts.register_patient(
+            doctor, SEED, PatientCreate(full_name=f"Bệnh nhân {i}")
+        )
+        cid = (await file_consult(net, patient_id=patient.id))["id"]
+        assert (await act(net, "specialist", cid, "accept")).status == 200
+
+
+async def test_a_page_of_consults_takes_as_many_statements_as_a_page_of_two(
+    network: Network,
+) -> None:
+    await _accepted_consults_for_distinct_patients(network, PAGE)
+    service = network.client.app[keys.CONSULTS]
+    callers = [
+        (_principal(network, "doctor_a", Role.DOCTOR, "D1"), "mine"),
+        (_principal(network, "specialist", Role.SPECIALIST, "C0"), "mine"),
+        (_principal(network, "specialist", Role.SPECIALIST, "C0"), "specialty"),
+    ]
+    for principal, queue in callers:
+        counts = {}
+        for limit in (2, PAGE):
+            with _counting(network) as statements:
+                page = await service.list_consults(
+                    principal, ConsultQuery(queue=queue, limit=limit)
+                )
+            assert len(page.items) == limit
+            assert all(c.assignees and c.patient for c in page.items)
+            counts[limit] = len(statements)
+        assert counts[PAGE] == counts[2], (principal.username, queue, counts)
