@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from telehealth.accounts.schemas import FacilityRef, In, Out, PageQuery
+from telehealth.accounts.schemas import FacilityRef, In, Out, PageQuery, QueryIn
 from telehealth.consults.models import ConsultStatus, Disposition, Urgency
 from telehealth.scheduling.schemas import PersonRef
 
@@ -212,3 +212,35 @@ class TimelineOut(Out):
     """The whole timeline of a consult, oldest first."""
 
     items: list[TimelineEntry]
+
+
+class UploaderRef(Out):
+    """Who attached a file."""
+
+    id: str
+    name: str
+
+
+class AttachmentOut(Out):
+    """A file attached to a consult; `meta` holds what was read from it (DICOM: modality,
+    study_date, body_part, rows, columns, frames; images: width, height)."""
+
+    id: str
+    consult_id: str
+    filename: str
+    content_type: str
+    kind: Literal["image", "pdf", "dicom"]
+    size: int
+    sha256: str
+    meta: dict[str, Any]
+    has_preview: bool
+    uploaded_by: UploaderRef
+    created_at: datetime
+    download_url: str
+    preview_url: str | None
+
+
+class DownloadQuery(QueryIn):
+    """`inline=true` asks the browser to show the file rather than save it."""
+
+    inline: bool = False

@@ -25,7 +25,36 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "code": {"type": "string", "enum": sorted({c.value for c in STATUS_BY_CODE})},
         "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Invalid input: one entry per field at fault.",
+            "items": {
+                "type": "object",
+                "required": ["location", "message", "type"],
+                "properties": {
+                    "location": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+        "retry_after": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "rate_limited: seconds to wait (also in Retry-After).",
+        },
+        "next_slots": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "slot_taken: the next free slots (SlotOut) of the practitioner.",
+        },
     },
+}
+# An upload endpoint takes multipart/form-data with the file in a part named `file`.
+UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary"}},
 }
 
 
@@ -76,13 +105,21 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": schemas.ref(endpoint.body, "validation")}},
         }
+    elif endpoint.upload:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": UPLOAD_SCHEMA}},
+        }
     ok: dict[str, Any] = {"description": "Success"}
     if endpoint.response is not None:
         ok["content"] = {
             "application/json": {"schema": schemas.ref(endpoint.response, "serialization")}
         }
+    elif endpoint.produces:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        ok["content"] = dict.fromkeys(endpoint.produces, binary)
     op["responses"][str(endpoint.status)] = ok
-    errors = {400, 413, 415} if endpoint.body else {400}
+    errors = {400, 413, 415} if endpoint.body or endpoint.upload else {400}
     if not endpoint.public:
         errors |= {401, 403}
         op["security"] = [{"session": []}, {"bearer": []}]

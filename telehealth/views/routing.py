@@ -96,6 +96,10 @@ class Endpoint:
     roles: frozenset[Role] | None = None
     page: bool = False
     errors: tuple[int, ...] = field(default=())
+    # A streamed multipart/form-data body the handler reads itself (`request.multipart()`).
+    upload: bool = False
+    # Content types of a non-JSON answer (a file), for the documentation.
+    produces: tuple[str, ...] = field(default=())
 
     @property
     def name(self) -> str:
@@ -139,6 +143,14 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
     if _holds_nul(parsed.model_dump()):
         raise InputError("Text may not contain NUL characters.")
     return parsed
+
+
+def _check_multipart(request: web.Request) -> None:
+    if request.content_type != "multipart/form-data":
+        raise DomainError(
+            "Send the file as multipart/form-data, in a part named 'file'.",
+            code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        )
 
 
 def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -206,6 +218,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         _check_path_ids(request)
         body = await _parse_body(request, endpoint.body) if endpoint.body else None
         query = _parse_query(request, endpoint.query or Empty)
+        if endpoint.upload:
+            _check_multipart(request)
         result = await endpoint.handler(Call(request, body, query))
         return render(result, endpoint.status)
 

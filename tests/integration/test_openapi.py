@@ -163,6 +163,9 @@ async def test_request_bodies_reference_their_models(
     components = document["components"]["schemas"]
     for endpoint in json_endpoints(client):
         op = operation(document, endpoint)
+        if endpoint.upload:
+            assert_upload_documented(endpoint, op)
+            continue
         if endpoint.body is None:
             assert "requestBody" not in op, f"{endpoint.path}: documents a body it ignores"
             continue
@@ -182,6 +185,20 @@ async def test_request_bodies_reference_their_models(
             assert status in op["responses"], f"{endpoint.method} {endpoint.path}: {status}"
 
 
+def assert_upload_documented(endpoint: Endpoint, op: dict[str, Any]) -> None:
+    """A streamed upload: multipart/form-data with a binary part `file`, and its problems."""
+    where = f"{endpoint.method} {endpoint.path}"
+    assert endpoint.body is None, f"{where}: an upload takes no JSON body"
+    body = op["requestBody"]
+    assert body["required"] is True, where
+    assert list(body["content"]) == ["multipart/form-data"], where
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"], where
+    assert schema["properties"]["file"] == {"type": "string", "format": "binary"}, where
+    for status in ("400", "413", "415"):
+        assert status in op["responses"], f"{where}: {status}"
+
+
 async def test_responses_reference_their_models(
     client: TestClient[Any, Any], document: dict[str, Any]
 ) -> None:
@@ -195,6 +212,8 @@ async def test_responses_reference_their_models(
             assert schema == {"$ref": REF.format(model=model.__name__)}, endpoint.path
             own, _defs = model_schema(model, "serialization")
             assert components[model.__name__] == own, f"component {model.__name__}"
+        elif endpoint.produces:
+            assert set(ok["content"]) == set(endpoint.produces), endpoint.path
 
 
 async def test_parameters_match_paths_and_query_models(
@@ -274,6 +293,9 @@ async def test_real_problems_match_the_problem_schema(
         body = await resp.json()
         errors = sorted(validator.iter_errors(body), key=str)
         assert not errors, f"{resp.url.path}: {errors[0].message}"
+        # Every member a problem carries (`errors`, `retry_after`...) is documented.
+        documented = document["components"]["schemas"]["Problem"]["properties"]
+        assert set(body) <= set(documented), f"{resp.url.path}: {set(body) - set(documented)}"
 
 
 def caller_for(endpoint: Endpoint) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
 from tests.support.network import Network
 
 CASE = {
@@ -39,3 +41,16 @@ async def act(net: Network, who: str, consult_id: str, action: str, body: Any = 
     return await net.client.post(
         f"/api/v1/consults/{consult_id}/{action}", json=body, headers=await net.headers(who)
     )
+
+
+async def attach(
+    net: Network, who: str, consult_id: str, data: bytes, filename: str
+) -> dict[str, Any]:
+    """Upload one file to a consult as `who`, as a browser would (multipart, part `file`)."""
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename, content_type="application/octet-stream")
+    resp = await net.client.post(
+        f"/api/v1/consults/{consult_id}/attachments", data=form, headers=await net.headers(who)
+    )
+    assert resp.status == 201, await resp.text()
+    return dict(await resp.json())
