@@ -14,10 +14,12 @@ from datetime import date, datetime
 from typing import Any
 
 from fhir.resources.R4B.appointment import Appointment
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.schedule import Schedule
 from fhir.resources.R4B.slot import Slot
 
@@ -33,7 +35,29 @@ LEVEL_TEXT = {
     "district": "District hospital",
     "commune": "Commune health station",
 }
-SERVED = ("Appointment", "Organization", "Patient", "Practitioner", "Schedule", "Slot")
+SERVED = (
+    "Appointment",
+    "Communication",
+    "Composition",
+    "DocumentReference",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "Schedule",
+    "ServiceRequest",
+    "Slot",
+    "Task",
+)
+# Search parameters per type: (name, FHIR type, what it matches).
+SEARCH_PARAMS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "ServiceRequest": (
+        ("patient", "reference", "The patient's consults the caller takes part in"),
+        ("subject", "reference", "The same as patient (Patient/<id>)"),
+    ),
+    "Communication": (
+        ("based-on", "reference", "The messages of one consult (ServiceRequest/<id>)"),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -47,18 +71,21 @@ class PractitionerFacts:
     specialties: list[SpecialtyOut]
 
 
-def _instant(value: datetime) -> str:
+def instant(value: datetime) -> str:
+    """A FHIR instant: whole seconds with the offset."""
     return value.replace(microsecond=0).isoformat()
 
 
-def _ref(resource_type: str, resource_id: str, display: str | None = None) -> dict[str, str]:
+def reference(resource_type: str, resource_id: str, display: str | None = None) -> dict[str, str]:
+    """A literal reference `Type/id`, with a display name if known."""
     ref = {"reference": f"{resource_type}/{resource_id}"}
     if display:
         ref["display"] = display
     return ref
 
 
-def _concept(system: str, code: str, display: str) -> dict[str, Any]:
+def concept(system: str, code: str, display: str) -> dict[str, Any]:
+    """A CodeableConcept of one coding, its display repeated as text."""
     return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
 
 
@@ -93,7 +120,7 @@ def patient(record: PatientOut) -> Patient:
         if record.phone
         else None,
         "address": [{"text": record.address, "country": "VN"}] if record.address else None,
-        "managingOrganization": _ref("Organization", record.home_facility_id)
+        "managingOrganization": reference("Organization", record.home_facility_id)
         if record.home_facility_id
         else None,
     }
@@ -123,12 +150,12 @@ def organization(facility: FacilityOut) -> Organization:
         "identifier": [{"system": fs.FACILITY_CODE, "value": facility.code}],
         "active": True,
         "type": [
-            _concept(fs.ORGANIZATION_TYPE, "prov", "Healthcare Provider"),
-            _concept(fs.FACILITY_LEVEL, level, LEVEL_TEXT.get(level, level)),
+            concept(fs.ORGANIZATION_TYPE, "prov", "Healthcare Provider"),
+            concept(fs.FACILITY_LEVEL, level, LEVEL_TEXT.get(level, level)),
         ],
         "name": facility.name,
         "address": [{"state": facility.province, "country": "VN"}],
-        "partOf": _ref("Organization", facility.parent_id) if facility.parent_id else None,
+        "partOf": reference("Organization", facility.parent_id) if facility.parent_id else None,
     }
     return Organization.model_validate(data)
 
@@ -140,12 +167,12 @@ def schedule(facts: PractitionerFacts, start: datetime, end: datetime) -> Schedu
         "id": facts.id,
         "active": facts.active,
         "specialty": [
-            _concept(fs.SPECIALTY, sp.code, f"{sp.name_vi} ({sp.name_en})")
+            concept(fs.SPECIALTY, sp.code, f"{sp.name_vi} ({sp.name_en})")
             for sp in facts.specialties
         ]
         or None,
-        "actor": [_ref("Practitioner", facts.id, facts.full_name)],
-        "planningHorizon": {"start": _instant(start), "end": _instant(end)},
+        "actor": [reference("Practitioner", facts.id, facts.full_name)],
+        "planningHorizon": {"start": instant(start), "end": instant(end)},
     }
     return Schedule.model_validate(data)
 
@@ -155,10 +182,10 @@ def slot(slot_id: str, practitioner_id: str, start: datetime, end: datetime, sta
     data: dict[str, Any] = {
         "resourceType": "Slot",
         "id": fs.fhir_slot_id(slot_id),
-        "schedule": _ref("Schedule", practitioner_id),
+        "schedule": reference("Schedule", practitioner_id),
         "status": status,
-        "start": _instant(start),
-        "end": _instant(end),
+        "start": instant(start),
+        "end": instant(end),
     }
     return Slot.model_validate(data)
 
@@ -171,24 +198,26 @@ def appointment(appt: AppointmentOut) -> Appointment:
         "id": appt.id,
         "status": fs.APPOINTMENT_STATUS[appt.status],
         "cancelationReason": {"text": appt.cancel_reason} if appt.cancel_reason else None,
-        "serviceType": [_concept(fs.VISIT_MODE, mode, MODE_TEXT[mode])],
-        "appointmentType": _concept(fs.V3_ACT_CODE, "VR", "virtual"),
+        "serviceType": [concept(fs.VISIT_MODE, mode, MODE_TEXT[mode])],
+        "appointmentType": concept(fs.V3_ACT_CODE, "VR", "virtual"),
         "reasonCode": [{"text": appt.reason}],
         "description": MODE_TEXT[mode],
-        "start": _instant(appt.start),
-        "end": _instant(appt.end),
+        "start": instant(appt.start),
+        "end": instant(appt.end),
         "minutesDuration": int((appt.end - appt.start).total_seconds() // 60),
-        "slot": [_ref("Slot", fs.fhir_slot_id(appt.slot_id))],
-        "created": _instant(appt.created_at),
+        "slot": [reference("Slot", fs.fhir_slot_id(appt.slot_id))],
+        "created": instant(appt.created_at),
         "participant": [
             {
-                "actor": _ref("Patient", appt.patient.id, appt.patient.full_name),
+                "actor": reference("Patient", appt.patient.id, appt.patient.full_name),
                 "required": "required",
                 "status": "accepted",
             },
             {
-                "type": [_concept(fs.V3_PARTICIPATION_TYPE, "PPRF", "primary performer")],
-                "actor": _ref("Practitioner", appt.practitioner.id, appt.practitioner.full_name),
+                "type": [concept(fs.V3_PARTICIPATION_TYPE, "PPRF", "primary performer")],
+                "actor": reference(
+                    "Practitioner", appt.practitioner.id, appt.practitioner.full_name
+                ),
                 "required": "required",
                 "status": "accepted",
             },
@@ -197,8 +226,62 @@ def appointment(appt: AppointmentOut) -> Appointment:
     return Appointment.model_validate(data)
 
 
+def bundle(
+    kind: str,
+    resources: list[Resource],
+    base_url: str,
+    now: datetime,
+    *,
+    total: int | None = None,
+    self_url: str | None = None,
+) -> Bundle:
+    """A Bundle of `kind` (collection, searchset); each entry's fullUrl is its read URL."""
+    entries = []
+    for resource in resources:
+        entry: dict[str, Any] = {
+            "fullUrl": f"{base_url}/{resource.get_resource_type()}/{resource.id}",
+            "resource": resource,
+        }
+        if kind == "searchset":
+            entry["search"] = {"mode": "match"}
+        entries.append(entry)
+    data: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": kind,
+        "timestamp": instant(now),
+        "total": total,
+        "link": [{"relation": "self", "url": self_url}] if self_url else None,
+        "entry": entries or None,
+    }
+    return Bundle.model_validate(data)
+
+
+def _served(name: str, base_url: str) -> dict[str, Any]:
+    params = SEARCH_PARAMS.get(name, ())
+    return {
+        "type": name,
+        "interaction": [{"code": "read"}, *([{"code": "search-type"}] if params else [])],
+        "searchParam": [
+            {"name": param, "type": kind, "documentation": text} for param, kind, text in params
+        ]
+        or None,
+        "operation": [
+            {
+                "name": "everything",
+                "definition": fs.EVERYTHING_OPERATION,
+                "documentation": (
+                    f"GET {base_url}/ServiceRequest/<id>/$everything: the whole consult "
+                    "as a collection Bundle"
+                ),
+            }
+        ]
+        if name == "ServiceRequest"
+        else None,
+    }
+
+
 def capability_statement(base_url: str, today: date) -> CapabilityStatement:
-    """What this server offers: `read` of six resource types, JSON only."""
+    """What this server offers: `read` of the served types, two searches, one export."""
     data: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -216,10 +299,11 @@ def capability_statement(base_url: str, today: date) -> CapabilityStatement:
                     "description": (
                         "Sign in first: a session cookie from POST /api/v1/auth/login or "
                         "'Authorization: Bearer' with a token from POST /api/v1/auth/token. "
-                        "Records the caller may not see answer 404."
+                        "Records the caller may not see answer 404; searches leave them out. "
+                        "Searches return the first _count matches (default 100) and the total."
                     )
                 },
-                "resource": [{"type": name, "interaction": [{"code": "read"}]} for name in SERVED],
+                "resource": [_served(name, base_url) for name in SERVED],
             }
         ],
     }

@@ -291,7 +291,11 @@ async def test_the_capability_statement_is_public_and_lists_the_reads(network: N
     statement = await _fhir(network, "metadata", None, CapabilityStatement)
     assert statement.fhirVersion == "4.0.1"
     served = {r.type: [i.code for i in r.interaction] for r in statement.rest[0].resource}
-    assert served == {name: ["read"] for name in mapping.SERVED}
+    searched = {name for name in mapping.SERVED if mapping.SEARCH_PARAMS.get(name)}
+    assert searched == {"ServiceRequest", "Communication"}
+    assert served == {
+        name: ["read", "search-type"] if name in searched else ["read"] for name in mapping.SERVED
+    }
     resp = await network.client.get("/fhir/metadata?_format=json")
     assert resp.status == 200
     xml = await network.client.get("/fhir/metadata?_format=xml")
