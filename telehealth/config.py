@@ -196,6 +196,9 @@ class Settings:
                 attachment_max_bytes=_int(
                     get("ATTACHMENT_MAX_BYTES", str(50 * 1024 * 1024)), "ATTACHMENT_MAX_BYTES"
                 ),
+                watch_seconds=_positive(
+                    get("CONSULT_WATCH_SECONDS", "60"), "CONSULT_WATCH_SECONDS"
+                ),
             ),
             outbox=OutboxSettings(
                 enabled=_bool(get("OUTBOX_ENABLED") or "true"),
@@ -277,6 +280,13 @@ def _float(raw: str | None, name: str) -> float:
         return float(raw or "")
     except ValueError as exc:
         raise ConfigError(f"{ENV_PREFIX}{name} must be a number, got {raw!r}") from exc
+
+
+def _positive(raw: str | None, name: str) -> float:
+    value = _float(raw, name)
+    if not value > 0:  # NaN too
+        raise ConfigError(f"{ENV_PREFIX}{name} must be more than 0, got {raw!r}")
+    return value
 
 
 def _int(raw: str | None, name: str) -> int:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from sqlalchemy.engine import make_url
 from telehealth.db import migrate
 from telehealth.db.engine import build_engine
 from tests.support import databases
+from tests.support.processes import free_port, on_server, telehealth_env
 
 # The README's run command ends with `.venv/bin/telehealth serve`: the console script
 # beside the interpreter running the tests is that same script.
@@ -43,22 +42,6 @@ def telehealth_command(*args: str) -> list[str]:
 def newest_revision() -> str | None:
     """The newest migration in the repository."""
     return migrate.head_revision("sqlite://")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    """This environment without any TELEHEALTH_* variable, plus the given settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEHEALTH_")}
-    env.update({f"TELEHEALTH_{name}": value for name, value in settings.items()})
-    env["PYTHONIOENCODING"] = "utf-8"
-    return env
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -166,7 +149,7 @@ def logged_requests(log: str) -> list[dict[str, object]]:
 
 def test_serve_on_a_fresh_machine_creates_migrates_and_stops_cleanly(tmp_path: Path) -> None:
     """The README's run command: no settings at all, the data directory is ./data."""
-    with serve(clean_env(), cwd=tmp_path) as server:
+    with serve(telehealth_env(), cwd=tmp_path) as server:
         server.wait_healthy()
         status, body = get(server.port, "/readyz")
         assert (status, json.loads(body)["status"]) == (200, "ready")
@@ -198,7 +181,7 @@ def check_serve_migrates_an_empty_sqlite_file(tmp_path: Path) -> None:
     """An SQLite URL outside the data directory, as an operator may give it."""
     database = tmp_path / "elsewhere" / "clinic.sqlite3"
     database.parent.mkdir()
-    env = clean_env(DATA_DIR=str(tmp_path / "data"), DATABASE_URL=f"sqlite:///{database}")
+    env = telehealth_env(DATA_DIR=str(tmp_path / "data"), DATABASE_URL=f"sqlite:///{database}")
     with serve(env, cwd=tmp_path) as server:
         server.wait_healthy()
         assert get(server.port, "/readyz")[0] == 200
@@ -210,7 +193,7 @@ def check_serve_migrates_an_empty_sqlite_file(tmp_path: Path) -> None:
 
 def check_serve_refuses_postgres_until_db_upgrade(url: str, tmp_path: Path) -> None:
     """`serve` exits non-zero naming the fix, and starts once the schema is current."""
-    env = clean_env(DATA_DIR=str(tmp_path / "data"), DATABASE_URL=url)
+    env = telehealth_env(DATA_DIR=str(tmp_path / "data"), DATABASE_URL=url)
     with serve(env, cwd=tmp_path) as server:
         try:
             code = server.process.wait(timeout=START_TIMEOUT)
@@ -234,21 +217,12 @@ def empty_postgres_database(server_url: str) -> Iterator[str]:
     """A new database with nothing in it, dropped afterwards; yields a plain postgresql:// URL
     (the form operators write; the program picks the async driver itself)."""
     name = f"telehealth_e2e_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(on_server(server_url, f'CREATE DATABASE "{name}"'))
     try:
         plain = make_url(server_url).set(drivername="postgresql", database=name)
         yield plain.render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(server_url: str, statement: str) -> None:
-    engine = build_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
+        asyncio.run(on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def postgres_tables(url: str) -> set[str]:
@@ -272,7 +246,7 @@ def postgres_tables(url: str) -> set[str]:
 def test_python_m_telehealth_help_lists_every_command(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "telehealth", "--help"],
-        env=clean_env(),
+        env=telehealth_env(),
         cwd=tmp_path,
         capture_output=True,
         text=True,
