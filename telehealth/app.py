@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -14,8 +15,12 @@ from telehealth.auth import views as auth_views
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.service import AuthService
 from telehealth.config import Settings
+from telehealth.consults import attachment_views, rota_views
+from telehealth.consults import stats_views as consult_stats_views
 from telehealth.consults import views as consults_views
+from telehealth.consults.attachments import AttachmentService
 from telehealth.consults.deadlines import deadline_watch_ctx
+from telehealth.consults.rota import OnCallRota
 from telehealth.consults.service import ConsultService
 from telehealth.db.engine import database_ctx
 from telehealth.fhir import views as fhir_views
@@ -37,6 +42,8 @@ from telehealth.views.middlewares import (
     locale_middleware,
 )
 from telehealth.views.templating import STATIC_DIR, setup_templating
+
+STALE_UPLOAD_SECONDS = 3600.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -74,6 +81,9 @@ def create_app(settings: Settings) -> web.Application:
         calendar_views.routes,
         fhir_views.routes,
         consults_views.routes,
+        attachment_views.routes,
+        consult_stats_views.routes,
+        rota_views.routes,
     ):
         routes.register(app)
     pages.setup(app)
@@ -93,5 +103,11 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.AVAILABILITY] = AvailabilityService(sessionmaker, settings)
     app[keys.APPOINTMENTS] = AppointmentService(sessionmaker, settings, search)
     app[keys.CONSULTS] = ConsultService(sessionmaker, settings)
+    attachments = AttachmentService(sessionmaker, settings)
+    # Uploads cut off by a crash leave files in the store's tmp/; an hour is far longer
+    # than any upload in flight in another process sharing the data directory.
+    await asyncio.to_thread(attachments.store.sweep, STALE_UPLOAD_SECONDS)
+    app[keys.ATTACHMENTS] = attachments
+    app[keys.ROTA] = OnCallRota(sessionmaker, settings)
     app[keys.FHIR] = FhirDirectory(sessionmaker)
     yield

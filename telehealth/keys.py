@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from telehealth.auth.principal import Principal
     from telehealth.auth.service import AuthService
     from telehealth.config import Settings
+    from telehealth.consults.attachments import AttachmentService
+    from telehealth.consults.rota import OnCallRota
     from telehealth.consults.service import ConsultService
     from telehealth.fhir.directory import FhirDirectory
     from telehealth.scheduling.appointments import AppointmentService
@@ -38,6 +40,8 @@ AVAILABILITY: web.AppKey[AvailabilityService] = web.AppKey("availability")
 SLOTS: web.AppKey[SlotSearch] = web.AppKey("slots")
 APPOINTMENTS: web.AppKey[AppointmentService] = web.AppKey("appointments")
 CONSULTS: web.AppKey[ConsultService] = web.AppKey("consults")
+ATTACHMENTS: web.AppKey[AttachmentService] = web.AppKey("attachments")
+ROTA: web.AppKey[OnCallRota] = web.AppKey("rota")
 FHIR: web.AppKey[FhirDirectory] = web.AppKey("fhir")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
