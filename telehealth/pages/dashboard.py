@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from telehealth import keys
-from telehealth.accounts.models import Role
+from telehealth.accounts.models import CLINICAL_ROLES, Role
+from telehealth.consults.stats import ConsultStats, WorkSummary
 from telehealth.pages import timetable
 from telehealth.pages.forms import PageQuery
 from telehealth.scheduling import schemas as s
@@ -25,7 +26,9 @@ async def dashboard(call: Call[None, PageQuery]) -> web.Response:
     upcoming: list[s.AppointmentOut] = []
     if call.principal.has(Role.PATIENT):
         upcoming = await _upcoming(call)
-    return render_page(call.request, "dashboard.html", {"me": me, "upcoming": upcoming})
+    consults = await _consult_work(call) if call.principal.has(*CLINICAL_ROLES) else None
+    context = {"me": me, "upcoming": upcoming, "consults": consults}
+    return render_page(call.request, "dashboard.html", context)
 
 
 async def _upcoming(call: Call[None, PageQuery]) -> list[s.AppointmentOut]:
@@ -35,3 +38,10 @@ async def _upcoming(call: Call[None, PageQuery]) -> list[s.AppointmentOut]:
     )
     page = await call.request.app[keys.APPOINTMENTS].list_appointments(call.principal, query)
     return [a for a in page.items if a.status in ACTIVE_STATUSES][:UPCOMING_SHOWN]
+
+
+async def _consult_work(call: Call[None, PageQuery]) -> WorkSummary:
+    """The clinician's consult counts: their queue, or their own requests."""
+    app = call.request.app
+    stats = ConsultStats(app[keys.SESSIONMAKER], app[keys.SETTINGS], clock=timetable.clock)
+    return await stats.work_summary(call.principal)

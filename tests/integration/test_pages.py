@@ -15,17 +15,10 @@ from telehealth.accounts import schemas as s
 from telehealth.accounts.models import Role
 from telehealth.views.templating import STATIC_DIR
 from tests.support.network import PASSWORD, SEED, Network
+from tests.support.pages import CSRF_RE, INLINE_SCRIPT_RE, STYLE_RE, origin
 
 COOKIE = "th_session"
-CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-INLINE_SCRIPT_RE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>\s*\S", re.IGNORECASE)
-STYLE_RE = re.compile(r"<style|\sstyle\s*=", re.IGNORECASE)
 PAGES = ["/", "/patients", "/patients/new", "/admin/facilities", "/admin/users"]
-
-
-def origin(client: TestClient[Any, Any]) -> dict[str, str]:
-    """The Origin header a same-site browser sends with a form."""
-    return {"Origin": f"http://{client.host}:{client.port}"}
 
 
 async def sign_in(

@@ -8,72 +8,30 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from telehealth import keys
 from telehealth.pages import timetable
-from tests.support.network import PASSWORD, USERS, Network
+from tests.support.network import Network
+from tests.support.pages import (
+    INLINE_SCRIPT_RE,
+    STYLE_RE,
+    browse_as,
+    origin,
+    page,
+    submit,
+    with_every_token,
+)
 from tests.support.scheduling import free_slots, open_every_day, practitioner_id
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 BOOK_LINK_RE = re.compile(r'href="/book/([A-Za-z0-9-]+_\d{8}T\d{4}Z)[^"]*">([^<]+)<')
-INLINE_SCRIPT_RE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>\s*\S", re.IGNORECASE)
-STYLE_RE = re.compile(r"<style|\sstyle\s*=", re.IGNORECASE)
 REASON = "Đau ngực khi gắng sức"
 
 
 @pytest.fixture
 async def network(network: Network) -> Network:
-    """The shared network, with every API token fetched before a browser holds a cookie
-    (a token request that carries the cookie but no Origin is refused as cross-site)."""
-    for username in [*USERS, "patient_self"]:
-        await network.headers(username)
-    return network
-
-
-def origin(client: TestClient[Any, Any]) -> dict[str, str]:
-    """The Origin header a same-site browser sends with a form."""
-    return {"Origin": f"http://{client.host}:{client.port}"}
-
-
-async def browse_as(net: Network, username: str) -> None:
-    """A fresh browser signed in with the sign-in form."""
-    net.client.session.cookie_jar.clear()
-    resp = await net.client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD},
-        headers=origin(net.client),
-        allow_redirects=False,
-    )
-    assert resp.status == 303, await resp.text()
-
-
-async def page(net: Network, path: str, status: int = 200) -> str:
-    """GET a page and return its HTML after checking the status."""
-    resp = await net.client.get(path, allow_redirects=False)
-    text = await resp.text()
-    assert resp.status == status, (path, resp.status, text[:2000])
-    assert resp.content_type == "text/html"
-    return text
-
-
-def csrf_of(html: str) -> str:
-    """The anti-forgery token printed in a page's forms."""
-    match = CSRF_RE.search(html)
-    assert match is not None
-    return match.group(1)
-
-
-async def submit(net: Network, path: str, html: str, data: Any) -> ClientResponse:
-    """POST a form as the browser does, with the token of the page it came from."""
-    fields = list(data.items()) if isinstance(data, dict) else list(data)
-    return await net.client.post(
-        path,
-        data=[("csrf_token", csrf_of(html)), *fields],
-        headers=origin(net.client),
-        allow_redirects=False,
-    )
+    """The shared network, with every API token fetched first."""
+    return await with_every_token(network)
 
 
 def slot_links(html: str) -> list[tuple[str, str]]:
