@@ -19,7 +19,7 @@ async def test_security_headers_on_pages_api_and_errors(client: TestClient[Any, 
         assert "script-src 'self'" in csp
         assert "unsafe-inline" not in csp
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
-        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert resp.headers["Referrer-Policy"] == "same-origin"
 
 
 async def test_request_id_is_echoed_or_made(client: TestClient[Any, Any]) -> None:
