@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from zoneinfo import ZoneInfo
 
 from telehealth.accounts.repository import AccountsRepository
 from telehealth.auth.audit import AuditContext, AuditLog
@@ -134,6 +135,10 @@ class ConsultAnswers(ConsultServiceBase):
             change.consult.session_at = data.start
             change.consult.room_id = room.id
             change.event("session_scheduled", start=data.start, room_id=room.id)
+            local = data.start.astimezone(ZoneInfo(self._settings.default_timezone))
+            await self._tell_requester(
+                change, "session_scheduled", local.strftime("%H:%M %d/%m/%Y (UTC%z)")
+            )
             await change.record("consult.schedule", {"start": data.start.isoformat()})
             return await change.finish()
 

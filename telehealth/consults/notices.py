@@ -19,6 +19,10 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Yêu cầu hội chẩn {ref} đã có ý kiến chuyên môn (phiên bản {detail}).",
         ),
         "declined": ("Yêu cầu hội chẩn bị từ chối", "Yêu cầu hội chẩn {ref} bị từ chối: {detail}"),
+        "session_scheduled": (
+            "Hẹn phiên hội chẩn trực tuyến",
+            "Phiên hội chẩn trực tuyến cho yêu cầu {ref} được hẹn lúc {detail}.",
+        ),
         "overdue": (
             "Yêu cầu hội chẩn quá hạn",
             "Yêu cầu hội chẩn {ref} ({detail}) đã quá hạn trả lời. Vui lòng xử lý ngay.",
@@ -34,6 +38,10 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Consult {ref} has a specialist opinion (version {detail}).",
         ),
         "declined": ("Consult declined", "Consult {ref} was declined: {detail}"),
+        "session_scheduled": (
+            "Live consult session scheduled",
+            "The live session of consult {ref} is set for {detail}.",
+        ),
         "overdue": (
             "Consult overdue",
             "Consult {ref} ({detail}) is past its response deadline. Please act now.",

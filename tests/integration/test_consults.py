@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -278,6 +279,9 @@ async def test_the_queue_never_widens_to_requests_outside_it(network: Network, s
 
 
 async def test_a_scheduled_session_gives_the_consult_one_relay_room(network: Network) -> None:
+    await network.client.patch(
+        "/api/v1/me", json={"email": "bs.a@bvh.vn"}, headers=await network.headers("doctor_a")
+    )
     cid = (await file_consult(network))["id"]
     assert (await (await act(network, "specialist", cid, "accept")).json())["room_id"] is None
     first_start = utcnow() + timedelta(hours=2)
@@ -293,3 +297,16 @@ async def test_a_scheduled_session_gives_the_consult_one_relay_room(network: Net
             (room_id, "consult", "relay", "scheduled")
         ]
         assert rooms[0].scheduled_at == later_start
+        # The requester is told of each time, in Vietnam time.
+        notices = (
+            await uow.session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.object_id == cid,
+                    OutboxMessage.topic == "consult.session_scheduled",
+                )
+            )
+        ).all()
+        assert len(notices) == 2  # one e-mail per scheduled time
+        assert {n.recipient_user_id for n in notices} == {network.users["doctor_a"]}
+        local = later_start.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%H:%M %d/%m/%Y")
+        assert any(local in n.body for n in notices)
