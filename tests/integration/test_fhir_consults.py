@@ -467,8 +467,10 @@ async def test_the_capability_statement_offers_the_consult_resources(network: Ne
     resp = await network.client.get("/fhir/metadata")
     statement = CapabilityStatement.model_validate(await resp.json(content_type=None))
     served = {r.type: r for r in statement.rest[0].resource}
-    for name in ("ServiceRequest", "Task", "Communication", "DocumentReference", "Composition"):
+    for name in ("Task", "DocumentReference", "Composition"):
         assert [i.code for i in served[name].interaction] == ["read"], name
+    for name in ("ServiceRequest", "Communication"):
+        assert [i.code for i in served[name].interaction] == ["read", "search-type"], name
     assert {p.name for p in served["ServiceRequest"].searchParam} == {"patient", "subject"}
     assert {p.name for p in served["Communication"].searchParam} == {"based-on"}
     assert [o.name for o in served["ServiceRequest"].operation] == ["everything"]
