@@ -15,7 +15,7 @@ from telehealth.accounts.service import flush_unique, user_out
 from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
-from telehealth.auth.sessions import SessionStore
+from telehealth.auth.sessions import SessionStore, touch_due
 from telehealth.auth.throttle import LoginThrottleStore, throttle_keys
 from telehealth.config import Settings
 from telehealth.db.base import utcnow
@@ -133,15 +133,25 @@ class AuthService:
 
     async def resolve(self, token: str, kind: str) -> Principal | None:
         """The caller a session cookie or bearer token belongs to, if it is still live."""
-        async with UnitOfWork(self._sessionmaker) as uow:
+        now = self._clock()
+        # Every request comes through here: the lookup is a read-only transaction (on
+        # SQLite no write lock), and `last_seen_at` is written in a short transaction of
+        # its own only when stale, after the reader has given its connection back.
+        async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             found = await SessionStore(uow.session, self._settings.sessions).resolve(
-                token, kind, self._clock()
+                token, kind, now
             )
             if found is None:
                 return None
             row, user = found
-            await uow.commit()
-            return principal_of(user, row.id, kind)
+            # Rows expire when the reader ends: take what is needed before leaving it.
+            principal, due = principal_of(user, row.id, kind), touch_due(row, now)
+        if due:
+            async with UnitOfWork(self._sessionmaker) as uow:
+                store = SessionStore(uow.session, self._settings.sessions)
+                await store.touch(principal.session_id, now)
+                await uow.commit()
+        return principal
 
     async def sign_out(self, ctx: AuditContext, principal: Principal) -> None:
         """End the caller's session on the server."""

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from telehealth.accounts.models import User
 from telehealth.auth.models import AuthSession
@@ -31,6 +31,11 @@ def storable_header(value: str | None, limit: int) -> str | None:
     if not value:
         return None
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:limit]
+
+
+def touch_due(row: AuthSession, now: datetime) -> bool:
+    """True if `last_seen_at` is stale enough to be written again."""
+    return now - row.last_seen_at > TOUCH_INTERVAL
 
 
 def csrf_token_for(secret_key: str, session_id: str) -> str:
@@ -84,22 +89,39 @@ class SessionStore:
     async def resolve(
         self, token: str, kind: str, now: datetime
     ) -> tuple[AuthSession, User] | None:
-        """The live session and its active user, or None if unknown, ended or timed out."""
-        row = await self._session.scalar(
-            select(AuthSession).where(AuthSession.token_hash == digest(token))
+        """The live session and its active user, or None if unknown, ended or timed out.
+
+        A pure read (one statement: session, user and roles); see `touch_due` and `touch`.
+        """
+        lookup = (
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .options(joinedload(User.roles))
+            .where(AuthSession.token_hash == digest(token))
         )
-        if row is None or row.kind != kind or row.ended_at is not None or row.expires_at <= now:
+        found = (await self._session.execute(lookup)).unique().one_or_none()
+        if found is None:
+            return None
+        row, user = found
+        if row.kind != kind or row.ended_at is not None or row.expires_at <= now:
             return None
         if kind == "cookie" and now - row.last_seen_at > self._policy.idle_timeout:
             return None
-        user = await self._session.scalar(
-            select(User).options(selectinload(User.roles)).where(User.id == row.user_id)
-        )
-        if user is None or not user.active:
+        if not user.active:
             return None
-        if now - row.last_seen_at > TOUCH_INTERVAL:
-            row.last_seen_at = now
         return row, user
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        """Record that a live session was used at `now` (never moves the time back)."""
+        await self._session.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.ended_at.is_(None),
+                AuthSession.last_seen_at < now,
+            )
+            .values(last_seen_at=now)
+        )
 
     async def end(self, session_id: str, now: datetime) -> None:
         """End one session on the server; its token stops working at once."""

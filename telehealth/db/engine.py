@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,9 +17,24 @@ from sqlalchemy.ext.asyncio import (
 from telehealth import keys
 from telehealth.config import Settings
 
+# Execution option that marks a connection as a reader for the length of its transaction.
+READ_ONLY = "telehealth_read_only"
+# What a read-only unit of work asks of its connection: our own mark (deferred BEGIN on
+# SQLite, statements other than SELECT refused) and, on PostgreSQL, a READ ONLY transaction
+# (asyncpg adds it to its BEGIN, so it costs no round trip; reset when pooled again).
+READ_ONLY_OPTIONS = {READ_ONLY: True, "postgresql_readonly": True}
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A statement that is not a SELECT was sent inside a read-only transaction."""
+
 
 def build_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys, full sync and immediate transactions."""
+    """An async engine; SQLite gets WAL, foreign keys, full sync and immediate transactions.
+
+    Transactions of read-only units of work (`READ_ONLY_OPTIONS`) begin deferred on SQLite
+    and READ ONLY on PostgreSQL, and refuse any statement but SELECT on both.
+    """
     if database_url.startswith("sqlite"):
         if ":memory:" not in database_url:
             # SQLite has one writer and every transaction here is BEGIN IMMEDIATE: with a
@@ -32,8 +47,29 @@ def build_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
             database_url, connect_args={"timeout": 30}, pool_pre_ping=False, **kwargs
         )
         _configure_sqlite(engine)
-        return engine
-    return create_async_engine(database_url, pool_pre_ping=True, **kwargs)
+    else:
+        engine = create_async_engine(database_url, pool_pre_ping=True, **kwargs)
+    _guard_read_only(engine)
+    return engine
+
+
+def is_read_only(connection: Connection) -> bool:
+    """True if the connection was lent to a read-only unit of work."""
+    return bool(connection.get_execution_options().get(READ_ONLY))
+
+
+def _guard_read_only(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _refuse_writes(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        # Refuse before the database sees it: on SQLite a write would silently upgrade the
+        # deferred reader to a writer (or fail later with SQLITE_BUSY), and PostgreSQL
+        # would only say so after a round trip, in its own words.
+        if is_read_only(connection) and not _is_read(statement):
+            raise ReadOnlyViolation(f"Write in a read-only unit of work: {statement[:60]!r}")
+
+
+def _is_read(statement: str) -> bool:
+    return statement == "BEGIN" or statement.lstrip()[:6].upper() == "SELECT"
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -53,8 +89,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        # A reader begins deferred: in WAL mode it reads a snapshot and neither takes nor
+        # waits for the write lock. Writers still take the lock at BEGIN.
+        connection.exec_driver_sql("BEGIN" if is_read_only(connection) else "BEGIN IMMEDIATE")
 
 
 def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

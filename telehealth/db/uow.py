@@ -6,12 +6,23 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth.db.engine import READ_ONLY_OPTIONS
+
 
 class UnitOfWork:
-    """Opens a session and a transaction; `commit()` makes the work durable."""
+    """Opens a session and a transaction; `commit()` makes the work durable.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    `read_only=True` is for pure reads: on SQLite the transaction begins deferred (a WAL
+    reader that neither takes nor waits for the write lock), on PostgreSQL it is READ
+    ONLY, and any statement but SELECT raises `ReadOnlyViolation`. It still holds a pooled
+    connection (SQLite has one): never open another unit of work inside it.
+    """
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, read_only: bool = False
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._read_only = read_only
         self._session: AsyncSession | None = None
 
     @property
@@ -22,7 +33,11 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> UnitOfWork:
-        self._session = self._sessionmaker()
+        if self._read_only:
+            # Session-wide options reach every connection the session takes, before BEGIN.
+            self._session = self._sessionmaker(execution_options=READ_ONLY_OPTIONS)
+        else:
+            self._session = self._sessionmaker()
         await self._session.begin()
         return self
 
@@ -41,6 +56,8 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Flush and commit; the unit of work is then finished."""
+        if self._read_only:
+            raise RuntimeError("A read-only unit of work has nothing to commit")
         await self.session.commit()
 
     async def flush(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from telehealth.scheduling.models import (
 )
 from telehealth.scheduling.repository import SchedulingRepository
 from telehealth.scheduling.slots import (
+    BLOCK,
     SlotTime,
     WeeklyRule,
     generate_slots,
@@ -84,6 +85,24 @@ def find_conflicts(
     return out
 
 
+def grid_blocks(start: datetime, end: datetime) -> Iterator[datetime]:
+    """The 5-minute grid blocks that [start, end) meets, the first one floored to the grid."""
+    # Validation keeps slots and bookings on the grid; flooring keeps the test safe (never
+    # free when overlapping) even for a row that is not.
+    cursor = start.astimezone(UTC)
+    cursor -= timedelta(
+        minutes=cursor.minute % 5, seconds=cursor.second, microseconds=cursor.microsecond
+    )
+    while cursor < end:
+        yield cursor
+        cursor += BLOCK
+
+
+def held_blocks(spans: Iterable[tuple[datetime, datetime]]) -> set[datetime]:
+    """Every 5-minute grid block the spans meet: a slot is free if it meets none of them."""
+    return {block for start, end in spans for block in grid_blocks(start, end)}
+
+
 def slot_out(slot: SlotTime, row: PractitionerRow, specialties: list[str]) -> s.SlotOut:
     """The API view of a free slot, in the facility's time zone."""
     practitioner, user, facility = row
@@ -122,8 +141,8 @@ async def free_slots_of(
             start,
             end,
         )
-        busy = [(a.start_at, a.end_at) for a in taken.get(pid, [])]
-        free += [(sl, row) for sl in slots if not any(sl.overlaps(b0, b1) for b0, b1 in busy)]
+        held = held_blocks((a.start_at, a.end_at) for a in taken.get(pid, []))
+        free += [(sl, row) for sl in slots if held.isdisjoint(grid_blocks(sl.start, sl.end))]
     free.sort(key=lambda f: (f[0].start, f[1][0].id))
     return free
 

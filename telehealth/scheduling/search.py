@@ -42,7 +42,8 @@ class SlotSearch:
         self._clock = clock
 
     def _uow(self) -> UnitOfWork:
-        return UnitOfWork(self._sessionmaker)
+        # Pure reads: on SQLite a deferred transaction that does not take the write lock.
+        return UnitOfWork(self._sessionmaker, read_only=True)
 
     async def free_slots(self, query: s.SlotQuery) -> s.SlotPage:
         """Free slots by specialty, practitioner, facility and range, soonest first."""
