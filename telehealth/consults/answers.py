@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
 
 from telehealth.accounts.repository import AccountsRepository
 from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.principal import Principal
 from telehealth.consults import policy
 from telehealth.consults import schemas as s
-from telehealth.consults.base import ACTIVE, ConsultServiceBase, by_assignee, by_party
+from telehealth.consults.base import ACTIVE, Change, ConsultServiceBase, by_assignee, by_party
 from telehealth.consults.models import (
     ConsultMessage,
     ConsultOpinion,
@@ -19,7 +22,7 @@ from telehealth.consults.models import (
 )
 from telehealth.consults.render import opinion_out, render_consults
 from telehealth.db.base import new_id
-from telehealth.errors import InvalidInput
+from telehealth.errors import InvalidInput, RateLimited
 from telehealth.rooms.models import RoomKind
 from telehealth.rooms.service import room_for
 from telehealth.scheduling.schemas import PersonRef
@@ -30,6 +33,10 @@ DISCUSSABLE = tuple(
     if status not in (ConsultStatus.DRAFT, ConsultStatus.CANCELLED)
 )
 ANSWERABLE = (ConsultStatus.ACCEPTED, ConsultStatus.INFO_REQUESTED, ConsultStatus.ANSWERED)
+# Each message is kept forever on the timeline: a party writes at most this many a minute
+# on one consult (a person types far fewer; a runaway script is stopped).
+MESSAGES_PER_WINDOW = 20
+MESSAGE_WINDOW = timedelta(minutes=1)
 
 
 def opinion_hash(opinion: ConsultOpinion) -> str:
@@ -51,6 +58,24 @@ def opinion_hash(opinion: ConsultOpinion) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+async def _ensure_message_rate(change: Change) -> None:
+    """RateLimited once the caller has written MESSAGES_PER_WINDOW messages on this consult
+    within MESSAGE_WINDOW (the consult row is locked: concurrent posts count in turn)."""
+    since = change.clock() - MESSAGE_WINDOW
+    recent = await change.uow.session.scalar(
+        select(func.count()).where(
+            ConsultMessage.consult_id == change.consult.id,
+            ConsultMessage.author_id == change.actor_id,
+            ConsultMessage.created_at > since,
+        )
+    )
+    if (recent or 0) >= MESSAGES_PER_WINDOW:
+        raise RateLimited(
+            "Too many messages on this consult; wait a minute.",
+            retry_after=int(MESSAGE_WINDOW.total_seconds()),
+        )
+
+
 class ConsultAnswers(ConsultServiceBase):
     """The conversation between the parties and the specialists' signed answer."""
 
@@ -61,6 +86,7 @@ class ConsultAnswers(ConsultServiceBase):
         async with self._changing(
             principal, ctx, consult_id, ensure=by_party, allowed=DISCUSSABLE, verb="discussed"
         ) as change:
+            await _ensure_message_rate(change)
             consult = change.consult
             message = ConsultMessage(
                 id=new_id(),

@@ -109,6 +109,11 @@ def by_triage(opened: Opened) -> None:
     policy.ensure_triage(opened.viewer, opened.consult, opened.assignees)
 
 
+def by_decliner(opened: Opened) -> None:
+    """The queue while nobody has taken the request, then only those working on it."""
+    policy.ensure_decliner(opened.viewer, opened.consult, opened.assignees)
+
+
 def by_assignee(opened: Opened) -> None:
     """Only a specialist working on the consult."""
     policy.ensure_assignee(opened.viewer, opened.assignees)

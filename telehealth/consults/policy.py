@@ -82,3 +82,11 @@ def ensure_triage(viewer: Viewer, consult: ConsultRequest, assignees: set[str]) 
     if viewer.practitioner_id in assignees or in_queue_of(viewer, consult):
         return
     raise Forbidden("This request is not in your queue.")
+
+
+def ensure_decliner(viewer: Viewer, consult: ConsultRequest, assignees: set[str]) -> None:
+    """Declining: a specialist of the queue while nobody has taken the request; once taken,
+    only the specialists working on it (a colleague may not close it under them)."""
+    ensure_triage(viewer, consult, assignees)
+    if assignees and viewer.practitioner_id not in assignees:
+        raise Forbidden("Colleagues are working on this consult: only they can decline it.")

@@ -18,6 +18,7 @@ from telehealth.consults.base import (
     ConsultServiceBase,
     add_event,
     by_assignee,
+    by_decliner,
     by_triage,
 )
 from telehealth.consults.models import (
@@ -70,7 +71,7 @@ class ConsultTriage(ConsultServiceBase):
         """Decline with a reason: a request named to this specialist returns to the
         specialty queue; otherwise the specialty declines it and the requester is told."""
         async with self._changing(
-            principal, ctx, consult_id, ensure=by_triage, allowed=OPEN_STATUSES, verb="declined"
+            principal, ctx, consult_id, ensure=by_decliner, allowed=OPEN_STATUSES, verb="declined"
         ) as change:
             consult, practitioner_id = change.consult, change.viewer.practitioner_id
             back_to_queue = (
@@ -81,7 +82,9 @@ class ConsultTriage(ConsultServiceBase):
                 consult.target_practitioner_id = None
                 if practitioner_id:
                     await change.repo.remove_assignee(consult.id, practitioner_id)
-                consult.status = ConsultStatus.SUBMITTED.value
+                # Colleagues the named specialist brought in keep working on it.
+                if not change.assignees - {practitioner_id}:
+                    consult.status = ConsultStatus.SUBMITTED.value
             else:
                 consult.status = ConsultStatus.DECLINED.value
                 consult.closed_reason = data.reason

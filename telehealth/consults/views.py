@@ -165,7 +165,7 @@ async def request_info(call: Call[s.InfoRequestIn, Any]) -> s.ConsultOut:
     body=s.MessageIn,
     response=s.TimelineEntry,
     status=201,
-    errors=(404, 409),
+    errors=(404, 409, 429),
 )
 async def post_message(call: Call[s.MessageIn, Any]) -> s.TimelineEntry:
     """Between the requester and the specialists."""

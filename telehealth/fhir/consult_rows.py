@@ -61,6 +61,10 @@ class ConsultRows:
             )
         return policy.Viewer(principal, practitioner_id, specialties)
 
+    async def patient(self, patient_id: str) -> Patient | None:
+        """A patient record (already loaded with the consult's record: no second query)."""
+        return await self.session.get(Patient, patient_id)
+
     async def consult(self, consult_id: str) -> ConsultRequest | None:
         """One consult request."""
         return await self.session.get(ConsultRequest, consult_id)

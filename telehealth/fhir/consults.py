@@ -6,10 +6,15 @@ requester, the care team, the assignees, the queue's specialists while it waits)
 anything here; everyone else, an admin who is not a party included, gets the 404 of a
 missing record, since every resource here is clinical. A draft is its author's alone.
 Reads are audited as `consult.read`, like GET /api/v1/consults/{id}.
+
+The export's Patient follows /fhir/Patient's rule (`may_view_patient`): a party who may
+not read the patient record -- a specialist of the hub hospital -- gets its clinical part
+(name, sex, birth date, home facility) but no identifiers, phone or address.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +25,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from telehealth.accounts.schemas import PatientOut
 from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.policy import may_view_patient
 from telehealth.auth.principal import Principal
 from telehealth.consults import policy
 from telehealth.consults.models import (
@@ -126,6 +133,10 @@ class FhirConsults:
             if found is None:
                 raise NotFound("No such ServiceRequest.")
             record = await rows.record(found.consult, found.assignees)
+            patient = await rows.patient(record.patient.id)
+            whole = patient is not None and may_view_patient(principal, patient)
+            if not whole:
+                record = dataclasses.replace(record, patient=_clinical_view(record.patient))
             resources = await self._closed(rows, _own_resources(record, self._api_url))
             bundle = mapping.bundle("collection", resources, self._fhir_url, self._clock())
             log = AuditLog(uow.session, ctx)
@@ -135,10 +146,12 @@ class FhirConsults:
                 consult_id,
                 _via(f"ServiceRequest/{consult_id}/$everything"),
             )
-            # The export carries the whole Patient resource, identifiers included.
-            await log.record(
-                "patient.read", "patient", record.patient.id, {"via": "fhir", "consult": consult_id}
-            )
+            # The export carries the Patient resource: whole (identifiers and contact
+            # included) for those /fhir/Patient would show it to, its clinical part else.
+            details: dict[str, Any] = {"via": "fhir", "consult": consult_id}
+            if not whole:
+                details["part"] = "clinical"
+            await log.record("patient.read", "patient", record.patient.id, details)
             await uow.commit()
             return bundle
 
@@ -256,6 +269,14 @@ PART_MODELS: dict[str, type[Row]] = {
     "DocumentReference": ConsultAttachment,
     "Composition": ConsultOpinion,
 }
+
+
+def _clinical_view(patient: PatientOut) -> PatientOut:
+    """What a consult party who may not read the patient record (a specialist of another
+    hospital) needs of the patient: who they are clinically, no identifiers or contact."""
+    return patient.model_copy(
+        update={"national_id": None, "insurance_number": None, "phone": None, "address": None}
+    )
 
 
 def _clinical(

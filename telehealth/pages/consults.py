@@ -252,7 +252,8 @@ def _abilities(
         "can_amend": requester and is_open,
         "can_cancel": requester and (is_open or status is ConsultStatus.DRAFT),
         "can_accept": specialist and is_open and not assignee,
-        "can_decline": specialist and is_open,
+        # Once taken, only the specialists working on it may decline it.
+        "can_decline": specialist and is_open and (assignee or not consult.assignees),
         "can_request_info": assignee and status is ConsultStatus.ACCEPTED,
         "can_assign": assignee and (is_open or status is ConsultStatus.ANSWERED),
         "can_schedule": assignee and (is_open or status is ConsultStatus.ANSWERED),

@@ -13,14 +13,14 @@ from sqlalchemy import select
 
 from telehealth import keys
 from telehealth.accounts import schemas as s
-from telehealth.accounts.models import FacilityLevel, Role
+from telehealth.accounts.models import FacilityLevel
 from telehealth.auth.models import AuditEvent
 from telehealth.consults.models import OnCallShift
 from telehealth.consults.service import ConsultService
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.outbox.models import OutboxMessage
-from tests.support.consults import file_consult
+from tests.support.consults import add_specialist, file_consult
 from tests.support.network import PASSWORD, SEED, Network
 from tests.support.scheduling import practitioner_id
 
@@ -52,29 +52,6 @@ async def add_shift(net: Network, body: Any, who: str = "admin") -> dict[str, An
     resp = await post_shift(net, body, who)
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
-
-
-async def add_specialist(
-    net: Network,
-    username: str,
-    facility: str,
-    specialties: list[str],
-    roles: list[Role] | None = None,
-) -> str:
-    """Another account with a practitioner profile; returns the practitioner id."""
-    user = await net.client.app[keys.ACCOUNTS].create_user(
-        SEED,
-        s.UserCreate(
-            username=username,
-            password=PASSWORD,
-            full_name=username.replace(".", " ").title(),
-            roles=roles or [Role.SPECIALIST],
-            facility_id=net.facilities[facility],
-            specialties=specialties,
-        ),
-    )
-    net.users[username] = user.id
-    return await practitioner_id(net, username)
 
 
 async def add_provincial_hospital(net: Network) -> str:

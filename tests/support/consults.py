@@ -6,7 +6,11 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.network import Network
+from telehealth import keys
+from telehealth.accounts.models import Role
+from telehealth.accounts.schemas import UserCreate
+from tests.support.network import PASSWORD, SEED, Network
+from tests.support.scheduling import practitioner_id
 
 CASE = {
     "history": "Đau ngực trái 2 ngày, tăng khi gắng sức.",
@@ -54,3 +58,26 @@ async def attach(
     )
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
+
+
+async def add_specialist(
+    net: Network,
+    username: str,
+    facility: str,
+    specialties: list[str],
+    roles: list[Role] | None = None,
+) -> str:
+    """Another account with a practitioner profile; returns the practitioner id."""
+    user = await net.client.app[keys.ACCOUNTS].create_user(
+        SEED,
+        UserCreate(
+            username=username,
+            password=PASSWORD,
+            full_name=username.replace(".", " ").title(),
+            roles=roles or [Role.SPECIALIST],
+            facility_id=net.facilities[facility],
+            specialties=specialties,
+        ),
+    )
+    net.users[username] = user.id
+    return await practitioner_id(net, username)
