@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -107,15 +107,26 @@ class ConsultStats:
         self._zone = ZoneInfo(settings.default_timezone)
         self._clock = clock
 
-    def period(self, query: StatsQuery, now: datetime) -> tuple[datetime, datetime]:
-        """The instants `[start, end)` the query asks for (default: the last 30 days)."""
+    def period(
+        self, query: StatsQuery, now: datetime, *, whole_days: bool = False
+    ) -> tuple[datetime, datetime]:
+        """The instants `[start, end)` the query asks for (default: the last 30 days).
+
+        With `whole_days` both ends are widened to local midnight: figures over a narrow
+        window of exact times would tell when individual requests of another specialty
+        were filed and what became of them, so only network admins get exact periods.
+        """
         try:
             end = as_instant(query.to, self._zone, end_of_day=True) if query.to else now
+            if whole_days:
+                end = self._midnight(end, up=True)
             start = (
                 as_instant(query.from_, self._zone, end_of_day=False)
                 if query.from_
                 else end - DEFAULT_PERIOD
             )
+            if whole_days:
+                start = self._midnight(start, up=False)
         except OverflowError:
             raise InvalidInput("The period is out of range.") from None
         if end <= start:
@@ -124,10 +135,19 @@ class ConsultStats:
             raise InvalidInput("The period can be at most 366 days.")
         return start, end
 
-    async def figures(self, query: StatsQuery) -> ConsultStatsOut:
-        """Per specialty: submitted, answered, open, overdue, median time, share in time."""
+    def _midnight(self, moment: datetime, *, up: bool) -> datetime:
+        """The local midnight at or before `moment` (at or after it, if `up`)."""
+        local = moment.astimezone(self._zone)
+        day = local.date()
+        if up and local.replace(tzinfo=None) != datetime.combine(day, time(0)):
+            day += timedelta(days=1)
+        return as_instant(day, self._zone, end_of_day=False)
+
+    async def figures(self, query: StatsQuery, *, whole_days: bool = False) -> ConsultStatsOut:
+        """Per specialty: submitted, answered, open, overdue, median time, share in time
+        (`whole_days`: the period widened to local days, see `period`)."""
         now = self._clock()
-        start, end = self.period(query, now)
+        start, end = self.period(query, now, whole_days=whole_days)
         async with UnitOfWork(self._sessionmaker) as uow:
             session = uow.session
             if query.facility_id and await session.get(Facility, query.facility_id) is None:

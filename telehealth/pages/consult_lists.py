@@ -171,7 +171,8 @@ async def figures_page(call: Call[None, FiguresQuery]) -> web.Response:
         figures = await _stats(call).figures(
             StatsQuery.model_validate(
                 {"from": start, "to": end, "facility_id": call.query.facility_id}
-            )
+            ),
+            whole_days=True,
         )
     except InvalidInput as error:
         form.message = PERIOD_MESSAGES.get(error.detail, error.detail)

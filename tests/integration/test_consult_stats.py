@@ -263,3 +263,25 @@ async def test_overdue_is_as_of_now(network: Network) -> None:
     query = StatsQuery.model_validate(query_from)
     assert (await before.figures(query)).total.overdue == 0
     assert (await after.figures(query)).total.overdue == 1
+
+
+async def test_specialists_get_whole_local_days_admins_exact_times(network: Network) -> None:
+    """A narrow window of exact times would single out one request of another specialty
+    (when it was filed, whether it was answered): for specialists the period is widened to
+    the local days it touches; admins get what they asked for."""
+    ten_am = datetime(2025, 3, 1, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
+    await consult_at(network, "dermatology", ten_am, 72 * H, "submitted")
+    await consult_at(network, "dermatology", ten_am + 5 * H, 72 * H, "answered", 30 * M)
+    window = {"from": iso(ten_am - M), "to": iso(ten_am + M)}
+    exact = await stats(network, "admin", **window)
+    assert exact["total"]["submitted"] == 1
+    assert datetime.fromisoformat(exact["start"]) == ten_am - M
+    widened = await stats(network, "specialist", **window)
+    assert widened["total"]["submitted"] == 2
+    assert widened["total"]["answered"] == 1
+    assert datetime.fromisoformat(widened["start"]) == datetime(2025, 2, 28, 17, tzinfo=UTC)
+    assert datetime.fromisoformat(widened["end"]) == datetime(2025, 3, 1, 17, tzinfo=UTC)
+    # A period already on local midnights is not widened further.
+    day = {"from": iso(datetime(2025, 2, 28, 17, tzinfo=UTC)), "to": "2025-03-01"}
+    same = await stats(network, "specialist", **day)
+    assert (same["start"], same["end"]) == (widened["start"], widened["end"])
