@@ -106,6 +106,9 @@ class ConsultSettings:
     )
     attachment_max_bytes: int = 50 * 1024 * 1024
     watch_seconds: float = 60.0
+    # Urgencies whose requests page the specialist on call as soon as they are submitted
+    # (an emergency cannot wait for its deadline to pass before anyone hears of it).
+    page_on_submit: tuple[str, ...] = ("emergency",)
 
     def deadline(self, urgency: str) -> timedelta:
         """The response time allowed for an urgency."""
@@ -199,6 +202,9 @@ class Settings:
                 watch_seconds=_positive(
                     get("CONSULT_WATCH_SECONDS", "60"), "CONSULT_WATCH_SECONDS"
                 ),
+                page_on_submit=parse_urgencies(
+                    get("CONSULT_PAGE_ON_SUBMIT", "emergency") or "", "CONSULT_PAGE_ON_SUBMIT"
+                ),
             ),
             outbox=OutboxSettings(
                 enabled=_bool(get("OUTBOX_ENABLED") or "true"),
@@ -269,6 +275,15 @@ def parse_deadlines(raw: str) -> tuple[tuple[str, timedelta], ...]:
     if missing:
         raise ConfigError(f"{ENV_PREFIX}CONSULT_DEADLINES lacks {', '.join(sorted(missing))}")
     return tuple(sorted(found.items()))
+
+
+def parse_urgencies(raw: str, name: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of urgencies (`emergency,urgent`); empty means none."""
+    found = tuple(sorted({p.strip() for p in raw.split(",") if p.strip()}))
+    unknown = set(found) - {"routine", "urgent", "emergency"}
+    if unknown:
+        raise ConfigError(f"{ENV_PREFIX}{name}: unknown urgency {', '.join(sorted(unknown))}")
+    return found
 
 
 def _bool(raw: str | None) -> bool:

@@ -4,7 +4,7 @@ consult loaded and checked, its timeline events, the audit and the rendered answ
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,20 +193,49 @@ class ConsultServiceBase:
 
     async def _tell_requester(self, change: Change, kind: str, detail: str) -> None:
         """Queue a message to the requesting doctor, in the same transaction."""
-        session = change.uow.session
-        requester = await session.get(User, change.consult.requester_id)
-        if requester is None:
-            return
+        requester = await change.uow.session.get(User, change.consult.requester_id)
+        if requester is not None:
+            await self._tell(change, kind, [requester], detail)
+
+    async def _tell(
+        self,
+        change: Change,
+        kind: str,
+        users: list[User],
+        detail: str | Callable[[str], str],
+        key: str | None = None,
+    ) -> None:
+        """Queue a message to each user (once, if listed twice), in the same transaction;
+        `key` makes it once only (by default every call is a new message)."""
         consult = change.consult
-        key = f"consult:{consult.id}:{kind}:v{consult.version}:{new_id()[:8]}"
-        await Outbox(session).queue(
+        users = list({user.id: user for user in users}.values())
+        key = key or f"consult:{consult.id}:{kind}:v{consult.version}:{new_id()[:8]}"
+        await Outbox(change.uow.session).queue(
             consult_messages(
                 kind,
                 key,
                 consult.id,
-                [requester],
+                users,
                 self._clock(),
                 detail,
                 self._settings.default_locale,
             )
         )
+
+
+async def users_of(repo: ConsultRepository, practitioner_ids: Iterable[str]) -> list[User]:
+    """The accounts of practitioners, in the order given, each once."""
+    out: dict[str, User] = {}
+    for practitioner_id in practitioner_ids:
+        found = await repo.practitioner_with_user(practitioner_id)
+        if found is not None:
+            out.setdefault(found[1].id, found[1])
+    return list(out.values())
+
+
+async def on_call_users(
+    repo: ConsultRepository, consult: ConsultRequest, now: datetime
+) -> list[User]:
+    """The specialist on call for the consult's specialty now, if any."""
+    shifts = await repo.on_call(consult.specialty_code, consult.target_facility_id, now)
+    return await users_of(repo, [shifts[0].practitioner_id]) if shifts else []

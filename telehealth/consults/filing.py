@@ -9,13 +9,20 @@ from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.principal import Principal
 from telehealth.consults import policy
 from telehealth.consults import schemas as s
-from telehealth.consults.base import Change, ConsultServiceBase, by_requester
+from telehealth.consults.base import (
+    Change,
+    ConsultServiceBase,
+    by_requester,
+    on_call_users,
+    users_of,
+)
 from telehealth.consults.models import (
     OPEN_STATUSES,
     ConsultAmendment,
     ConsultRequest,
     ConsultStatus,
 )
+from telehealth.consults.notices import urgency_word
 from telehealth.consults.repository import ConsultRepository
 from telehealth.db.base import new_id
 from telehealth.db.uow import UnitOfWork
@@ -50,7 +57,7 @@ class ConsultFiling(ConsultServiceBase):
             )
             change.event("created", draft=data.draft)
             if not data.draft:
-                self._submit(change)
+                await self._submit(change)
             await change.record(
                 "consult.create",
                 {"specialty": data.specialty, "urgency": data.urgency.value, "draft": data.draft},
@@ -71,13 +78,44 @@ class ConsultFiling(ConsultServiceBase):
             if found is None or specialty not in await repo.specialties(practitioner_id):
                 raise InvalidInput("target_practitioner_id names no specialist of this specialty.")
 
-    def _submit(self, change: Change) -> None:
+    async def _submit(self, change: Change) -> None:
+        """Start the deadline; tell a named specialist, and page the specialist on call
+        for urgencies that cannot wait (`page_on_submit`), once each."""
         consult = change.consult
         now = self._clock()
         consult.status = ConsultStatus.SUBMITTED.value
         consult.submitted_at = now
         consult.due_at = now + self._settings.consults.deadline(consult.urgency)
         change.event("submitted", due_at=consult.due_at)
+        named = [consult.target_practitioner_id] if consult.target_practitioner_id else []
+        users = await users_of(change.repo, named)
+        if consult.urgency in self._settings.consults.page_on_submit:
+            users += await on_call_users(change.repo, consult, now)
+        if users:
+            await self._tell(
+                change,
+                "new_request",
+                users,
+                urgency_word(consult.urgency),
+                key=f"consult:{consult.id}:submitted",
+            )
+
+    async def _page_if_raised(self, change: Change, before: str) -> None:
+        """An amendment that raises the urgency into `page_on_submit` pages the specialist
+        on call and tells those working on it, once per urgency."""
+        consult, paged = change.consult, self._settings.consults.page_on_submit
+        if consult.urgency not in paged or before in paged:
+            return
+        users = await users_of(change.repo, sorted(change.assignees))
+        users += await on_call_users(change.repo, consult, self._clock())
+        if users:
+            await self._tell(
+                change,
+                "escalated",
+                users,
+                urgency_word(consult.urgency),
+                key=f"consult:{consult.id}:escalated:{consult.urgency}",
+            )
 
     async def update_draft(
         self, principal: Principal, ctx: AuditContext, consult_id: str, data: s.ConsultDraftUpdate
@@ -108,7 +146,7 @@ class ConsultFiling(ConsultServiceBase):
         async with self._changing(
             principal, ctx, consult_id, ensure=by_requester, allowed=DRAFT, verb="submitted"
         ) as change:
-            self._submit(change)
+            await self._submit(change)
             await change.record("consult.submit")
             return await change.finish()
 
@@ -128,6 +166,7 @@ class ConsultFiling(ConsultServiceBase):
                 deadline = self._settings.consults.deadline(consult.urgency)
                 consult.due_at = consult.submitted_at + deadline
                 consult.overdue_at = None if consult.due_at > self._clock() else consult.overdue_at
+                await self._page_if_raised(change, previous["urgency"])
             consult.version += 1
             change.repo.add(
                 ConsultAmendment(
@@ -140,7 +179,11 @@ class ConsultFiling(ConsultServiceBase):
                 )
             )
             if consult.status == ConsultStatus.INFO_REQUESTED.value:
+                # The specialists who asked are waiting on this amendment.
                 consult.status = ConsultStatus.ACCEPTED.value
+                assignees = await users_of(change.repo, sorted(change.assignees))
+                if assignees:
+                    await self._tell(change, "info_provided", assignees, str(consult.version))
             change.event("amended", version=consult.version, fields=sorted(changes), note=data.note)
             await change.record("consult.amend", {"version": consult.version})
             return await change.finish()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from telehealth.accounts.models import User
@@ -27,6 +28,18 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Yêu cầu hội chẩn quá hạn",
             "Yêu cầu hội chẩn {ref} ({detail}) đã quá hạn trả lời. Vui lòng xử lý ngay.",
         ),
+        "new_request": (
+            "Yêu cầu hội chẩn mới",
+            "Có yêu cầu hội chẩn mới {ref} ({detail}) đang chờ chuyên gia trả lời.",
+        ),
+        "escalated": (
+            "Yêu cầu hội chẩn được nâng mức khẩn",
+            "Yêu cầu hội chẩn {ref} được nâng lên mức {detail} và đang chờ chuyên gia trả lời.",
+        ),
+        "info_provided": (
+            "Đã bổ sung thông tin hội chẩn",
+            "Bác sĩ yêu cầu đã bổ sung thông tin cho yêu cầu hội chẩn {ref} (phiên bản {detail}).",
+        ),
     },
     "en": {
         "info_requested": (
@@ -46,8 +59,32 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Consult overdue",
             "Consult {ref} ({detail}) is past its response deadline. Please act now.",
         ),
+        "new_request": (
+            "New consult request",
+            "A new consult request {ref} ({detail}) is waiting for a specialist.",
+        ),
+        "escalated": (
+            "Consult raised in urgency",
+            "Consult {ref} was raised to {detail} and is waiting for a specialist.",
+        ),
+        "info_provided": (
+            "Consult information added",
+            "The requesting doctor added the information asked for on consult {ref} "
+            "(version {detail}).",
+        ),
     },
 }
+
+# How an urgency reads inside a message; the code itself where a locale lacks it.
+URGENCY_WORDS: dict[str, dict[str, str]] = {
+    "vi": {"routine": "thường quy", "urgent": "khẩn", "emergency": "cấp cứu"},
+    "en": {"routine": "routine", "urgent": "urgent", "emergency": "emergency"},
+}
+
+
+def urgency_word(urgency: str) -> Callable[[str], str]:
+    """The detail of a message naming an urgency, in each recipient's language."""
+    return lambda locale: URGENCY_WORDS.get(locale, URGENCY_WORDS["vi"]).get(urgency, urgency)
 
 
 def consult_messages(
@@ -56,15 +93,17 @@ def consult_messages(
     consult_id: str,
     users: list[User],
     now: datetime,
-    detail: str,
+    detail: str | Callable[[str], str],
     default_locale: str,
 ) -> list[Message]:
-    """One message per user and channel they can be reached on, deduplicated by `key`."""
+    """One message per user and channel they can be reached on, deduplicated by `key`
+    (`detail` may depend on the recipient's language)."""
     out = []
     for user in users:
         locale = user.locale or default_locale
         subject, body = TEXTS.get(locale, TEXTS["vi"])[kind]
-        text = body.format(ref=consult_id[:8].upper(), detail=detail)
+        said = detail(locale) if callable(detail) else detail
+        text = body.format(ref=consult_id[:8].upper(), detail=said)
         for channel, address in ((Channel.EMAIL, user.email), (Channel.SMS, user.phone)):
             if address:
                 out.append(

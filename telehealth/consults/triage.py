@@ -3,8 +3,6 @@ marking requests that are past their deadline."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from telehealth.accounts.models import Role, User
@@ -20,6 +18,7 @@ from telehealth.consults.base import (
     by_assignee,
     by_decliner,
     by_triage,
+    on_call_users,
 )
 from telehealth.consults.models import (
     OPEN_STATUSES,
@@ -28,7 +27,7 @@ from telehealth.consults.models import (
     ConsultRequest,
     ConsultStatus,
 )
-from telehealth.consults.notices import consult_messages
+from telehealth.consults.notices import consult_messages, urgency_word
 from telehealth.consults.render import render_consults
 from telehealth.consults.repository import ConsultRepository
 from telehealth.db.uow import UnitOfWork
@@ -185,7 +184,7 @@ class ConsultTriage(ConsultServiceBase):
             for consult in overdue:
                 consult.overdue_at = now
                 add_event(repo, consult, self._clock(), None, "overdue", due_at=consult.due_at)
-                recipients = await _on_call_users(repo, consult, now)
+                recipients = await on_call_users(repo, consult, now)
                 requester = await uow.session.get(User, consult.requester_id)
                 users = [u for u in [*recipients, requester] if u is not None]
                 await Outbox(uow.session).queue(
@@ -195,7 +194,7 @@ class ConsultTriage(ConsultServiceBase):
                         consult.id,
                         users,
                         now,
-                        consult.urgency,
+                        urgency_word(consult.urgency),
                         self._settings.default_locale,
                     )
                 )
@@ -227,14 +226,3 @@ def _mine(viewer: policy.Viewer, query: s.ConsultQuery) -> ColumnElement[bool]:
     if query.status:
         return and_(scope, ConsultRequest.status == query.status.value)
     return scope
-
-
-async def _on_call_users(
-    repo: ConsultRepository, consult: ConsultRequest, now: datetime
-) -> list[User]:
-    """The specialist on call for the consult's specialty now, if any."""
-    shifts = await repo.on_call(consult.specialty_code, consult.target_facility_id, now)
-    if not shifts:
-        return []
-    found = await repo.practitioner_with_user(shifts[0].practitioner_id)
-    return [found[1]] if found else []

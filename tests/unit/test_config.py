@@ -46,7 +46,13 @@ def test_ice_servers_are_parsed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("PORT", "eighty"), ("ICE_SERVERS", "{nope"), ("ICE_SERVERS", "[{}]")]
+    ("name", "value"),
+    [
+        ("PORT", "eighty"),
+        ("ICE_SERVERS", "{nope"),
+        ("ICE_SERVERS", "[{}]"),
+        ("CONSULT_PAGE_ON_SUBMIT", "emergency,soon"),
+    ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -57,3 +63,12 @@ def test_password_hashing_defaults_are_owasps() -> None:
     # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
     policy = PasswordPolicy()
     assert (policy.memory_cost_kib, policy.time_cost, policy.parallelism) == (19456, 2, 1)
+
+
+def test_urgencies_paged_on_submit(tmp_path: Path) -> None:
+    base = {"TELEHEALTH_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).consults.page_on_submit == ("emergency",)
+    both = {**base, "TELEHEALTH_CONSULT_PAGE_ON_SUBMIT": " urgent, emergency "}
+    assert Settings.from_env(both).consults.page_on_submit == ("emergency", "urgent")
+    none = {**base, "TELEHEALTH_CONSULT_PAGE_ON_SUBMIT": ""}
+    assert Settings.from_env(none).consults.page_on_submit == ()
