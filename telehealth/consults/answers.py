@@ -200,6 +200,28 @@ class ConsultAnswers(ConsultServiceBase):
                 ]
             )
 
+    async def amendments(self, principal: Principal, consult_id: str) -> list[s.AmendmentOut]:
+        """What each amendment of the request changed, with the values it replaced."""
+        async with self._reading(principal, consult_id) as opened:
+            rows = await opened.repo.amendments(consult_id)
+            users = await AccountsRepository(opened.uow.session).users_by_ids(
+                {a.author_id for a in rows}
+            )
+            return [
+                s.AmendmentOut(
+                    version=a.version,
+                    author=PersonRef(
+                        id=a.author_id,
+                        full_name=users[a.author_id].full_name if a.author_id in users else "",
+                    ),
+                    at=a.created_at,
+                    note=a.note,
+                    previous=a.previous,
+                    changes=a.changes,
+                )
+                for a in rows
+            ]
+
     async def opinions(self, principal: Principal, consult_id: str) -> list[s.OpinionOut]:
         """Every signed version of the opinion."""
         async with self._reading(principal, consult_id) as opened:

@@ -159,6 +159,9 @@ class ConsultFiling(ConsultServiceBase):
         ) as change:
             consult = change.consult
             changes = data.model_dump(mode="json", exclude_unset=True, exclude={"note"})
+            if "summary" in changes:
+                # The case parts left out keep their values (vital signs go as a whole).
+                changes["summary"] = {**(consult.summary or {}), **changes["summary"]}
             previous = {k: getattr(consult, k) for k in changes}
             for field, value in changes.items():
                 setattr(consult, field, value)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telehealth.accounts.models import Patient, Practitioner, PractitionerSpecialty, User
 from telehealth.consults.models import (
     OPEN_STATUSES,
+    ConsultAmendment,
     ConsultAssignee,
     ConsultEvent,
     ConsultMessage,
@@ -171,6 +172,15 @@ class ConsultRepository:
             select(ConsultOpinion)
             .where(ConsultOpinion.consult_id == consult_id)
             .order_by(ConsultOpinion.version)
+        )
+        return list(rows.all())
+
+    async def amendments(self, consult_id: str) -> list[ConsultAmendment]:
+        """Every amendment of a request, oldest first."""
+        rows = await self.session.scalars(
+            select(ConsultAmendment)
+            .where(ConsultAmendment.consult_id == consult_id)
+            .order_by(ConsultAmendment.version)
         )
         return list(rows.all())
 

@@ -147,6 +147,17 @@ class OpinionOut(Out):
     content_hash: str
 
 
+class AmendmentOut(Out):
+    """One amendment of a submitted request: the values it replaced and the new ones."""
+
+    version: int = Field(description="The version of the request this amendment made.")
+    author: PersonRef
+    at: datetime
+    note: str | None
+    previous: dict[str, Any] = Field(description="Each changed field as it was before.")
+    changes: dict[str, Any] = Field(description="Each changed field as it became.")
+
+
 class AssigneeOut(Out):
     """A specialist on the consult."""
 

@@ -209,6 +209,18 @@ async def opinions(call: Call[None, Any]) -> list[s.OpinionOut]:
     return await _consults(call).opinions(call.principal, _id(call))
 
 
+@routes.get(
+    CONSULT + "/amendments",
+    summary="What each amendment of the request changed",
+    roles=CLINICIANS,
+    response=list[s.AmendmentOut],
+    errors=(404,),
+)
+async def amendments(call: Call[None, Any]) -> list[s.AmendmentOut]:
+    """Oldest first, each with the values it replaced."""
+    return await _consults(call).amendments(call.principal, _id(call))
+
+
 @routes.post(
     CONSULT + "/schedule",
     summary="Schedule a live session",

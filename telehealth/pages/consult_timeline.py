@@ -57,6 +57,49 @@ def amendments(items: Iterable[TimelineItem]) -> list[TimelineItem]:
     return [item for item in reversed(list(items)) if item.kind == "amended"]
 
 
+# The order in which an amendment's changes are listed; the case summary by its parts.
+AMENDABLE_FIELDS = ("question", "urgency", "patient_present")
+CASE_PARTS = ("history", "examination", "vitals", "current_treatment", "allergies")
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field an amendment changed: its name (a case part on its own), before, after."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+def amendment_changes(items: Iterable[s.AmendmentOut]) -> dict[int, list[FieldChange]]:
+    """Per version, the fields each amendment changed, with the values it replaced."""
+    out = {}
+    for amendment in items:
+        before, after = amendment.previous, amendment.changes
+        rows = [
+            FieldChange(name, before.get(name), after[name])
+            for name in AMENDABLE_FIELDS
+            if name in after and before.get(name) != after[name]
+        ]
+        if isinstance(after.get("summary"), dict):
+            old: dict[str, Any] = before.get("summary") or {}
+            new: dict[str, Any] = after["summary"]
+            rows += [
+                FieldChange(part, old.get(part), new.get(part))
+                for part in CASE_PARTS
+                if _filled(old.get(part)) != _filled(new.get(part))
+            ]
+        out[amendment.version] = rows
+    return out
+
+
+def _filled(value: Any) -> Any:
+    """A case part as far as it says anything (empty text and unset vitals say nothing)."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    return value or None
+
+
 def pending_question(items: list[TimelineItem]) -> str | None:
     """The specialist's latest request for information."""
     asked = [item for item in items if item.kind == "info_requested"]

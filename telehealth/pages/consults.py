@@ -28,7 +28,12 @@ from telehealth.pages.consult_forms import (
     specialist_choices,
     validate,
 )
-from telehealth.pages.consult_timeline import amendments, pending_question, timeline_view
+from telehealth.pages.consult_timeline import (
+    amendment_changes,
+    amendments,
+    pending_question,
+    timeline_view,
+)
 from telehealth.pages.forms import FormInvalid, FormState, PageQuery, see_other
 from telehealth.pages.lookups import facility_choices, specialty_choices
 from telehealth.pages.timetable import local_zone, read_page_form
@@ -216,6 +221,7 @@ async def consult_view(
         ],
         "timeline": [],
         "amendments": [],
+        "amendment_changes": {},
         "pending_question": None,
         "opinions": [],
         "attachments": [],
@@ -228,6 +234,8 @@ async def consult_view(
         items = timeline_view(entries, people, local_time(request))
         context["timeline"] = items
         context["amendments"] = amendments(items)
+        changes = await _consults(call).amendments(call.principal, cid)
+        context["amendment_changes"] = amendment_changes(changes)
         context["pending_question"] = pending_question(items)
         context["opinions"] = list(reversed(await _consults(call).opinions(call.principal, cid)))
         may_upload = context["is_requester"] or context["is_assignee"]

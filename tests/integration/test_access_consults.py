@@ -39,6 +39,7 @@ ENDPOINTS = {
     },
     ("GET", C + "/timeline"),
     ("GET", C + "/opinions"),
+    ("GET", C + "/amendments"),
 }
 NON_CLINICIANS = {"trainer": 403, "trainee": 403, "patient_self": 403, "coordinator_a": 403}
 # Specialist-only actions refuse every other role at the door, before any record is read.
@@ -83,6 +84,13 @@ async def test_filing_and_listing(network: Network) -> None:
         (
             "GET",
             "/opinions",
+            None,
+            {"doctor_a": 200, "specialist": 200},
+            {**NON_CLINICIANS, "admin": 403},
+        ),
+        (
+            "GET",
+            "/amendments",
             None,
             {"doctor_a": 200, "specialist": 200},
             {**NON_CLINICIANS, "admin": 403},

@@ -16,7 +16,7 @@ from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.outbox.models import OutboxMessage
 from telehealth.rooms.models import Room
-from tests.support.consults import act, attach, file_consult
+from tests.support.consults import CASE, act, attach, file_consult
 from tests.support.files import png
 from tests.support.network import Network
 from tests.support.scheduling import practitioner_id
@@ -310,3 +310,33 @@ async def test_a_scheduled_session_gives_the_consult_one_relay_room(network: Net
         assert {n.recipient_user_id for n in notices} == {network.users["doctor_a"]}
         local = later_start.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%H:%M %d/%m/%Y")
         assert any(local in n.body for n in notices)
+
+
+async def test_amendments_keep_what_they_replaced_and_the_rest_of_the_case(
+    network: Network,
+) -> None:
+    cid = (await file_consult(network))["id"]
+    first = await act(
+        network,
+        "doctor_a",
+        cid,
+        "amend",
+        {"summary": {"history": "Đau ngực 3 ngày."}, "note": "Sửa thời gian"},
+    )
+    body = await first.json()
+    # Only the history changed: the examination and vital signs stay as filed.
+    assert body["summary"]["history"] == "Đau ngực 3 ngày."
+    assert body["summary"]["examination"] == CASE["examination"]
+    assert body["summary"]["vitals"]["heart_rate"] == CASE["vitals"]["heart_rate"]
+    await act(network, "doctor_a", cid, "amend", {"urgency": "urgent", "note": "Nặng hơn"})
+    resp = await network.client.get(
+        f"/api/v1/consults/{cid}/amendments", headers=await network.headers("specialist")
+    )
+    assert resp.status == 200, await resp.text()
+    history = await resp.json()
+    assert [(a["version"], a["note"]) for a in history] == [(2, "Sửa thời gian"), (3, "Nặng hơn")]
+    assert history[0]["previous"]["summary"]["history"] == CASE["history"]
+    assert history[0]["changes"]["summary"]["history"] == "Đau ngực 3 ngày."
+    assert history[1]["previous"] == {"urgency": "routine"}
+    assert history[1]["changes"] == {"urgency": "urgent"}
+    assert history[1]["author"]["id"] == network.users["doctor_a"]

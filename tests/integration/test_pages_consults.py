@@ -287,6 +287,12 @@ async def test_the_requester_amends_with_a_reason_and_the_history_shows_it(
     assert 'id="amendments"' in shown
     assert 'data-version="2"' in shown
     assert "Bổ sung điện tâm đồ" in shown
+    # What the amendment replaced is shown beside what it wrote, field by field.
+    changed = re.findall(r'<tr data-field="([a-z_]+)">', shown)
+    assert changed == ["question", "history"]
+    question_row = shown.split('<tr data-field="question">')[1].split("</tr>")[0]
+    assert "Có cần chuyển tuyến chụp mạch vành không?" in question_row  # before
+    assert "Có cần chụp mạch vành không?" in question_row  # after
 
 
 async def test_nothing_changed_is_not_an_amendment(network: Network) -> None:
