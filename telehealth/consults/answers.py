@@ -96,12 +96,12 @@ class ConsultAnswers(ConsultServiceBase):
                 created_at=self._clock(),
             )
             change.repo.add(message)
+            change.event("message", message_id=message.id, text=data.text)
             if (
                 consult.status == ConsultStatus.INFO_REQUESTED.value
                 and consult.requester_id == principal.user_id
             ):
-                consult.status = ConsultStatus.ACCEPTED.value
-            change.event("message", message_id=message.id, text=data.text)
+                await self._resume(change)
             await change.record("consult.message", {"message_id": message.id})
             await change.uow.commit()
             return s.TimelineEntry(
@@ -137,6 +137,8 @@ class ConsultAnswers(ConsultServiceBase):
             )
             opinion.content_hash = opinion_hash(opinion)
             change.repo.add(opinion)
+            if consult.status == ConsultStatus.INFO_REQUESTED.value:
+                await self._end_hold(change)  # answered without waiting any longer
             consult.status = ConsultStatus.ANSWERED.value
             consult.answered_at = consult.answered_at or opinion.signed_at
             signed = {"version": opinion.version, "content_hash": opinion.content_hash}

@@ -191,6 +191,26 @@ class ConsultServiceBase:
                 self._clock,
             )
 
+    async def _end_hold(self, change: Change) -> None:
+        """Move the deadline on by the time the request has waited on its requester."""
+        consult, now = change.consult, self._clock()
+        asked = await change.repo.last_event_at(consult.id, "info_requested")
+        if asked is not None and consult.due_at is not None and now > asked:
+            consult.due_at += now - asked
+            if consult.due_at > now:
+                consult.overdue_at = None
+
+    async def _resume(self, change: Change) -> None:
+        """End an information hold: the deadline moves on by the time the request waited
+        on its requester, and the specialists working on it are told."""
+        consult = change.consult
+        await self._end_hold(change)
+        consult.status = ConsultStatus.ACCEPTED.value
+        change.event("info_provided", due_at=consult.due_at)
+        assignees = await users_of(change.repo, sorted(change.assignees))
+        if assignees:
+            await self._tell(change, "info_provided", assignees, str(consult.version))
+
     async def _tell_requester(self, change: Change, kind: str, detail: str) -> None:
         """Queue a message to the requesting doctor, in the same transaction."""
         requester = await change.uow.session.get(User, change.consult.requester_id)

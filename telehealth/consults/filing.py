@@ -181,13 +181,9 @@ class ConsultFiling(ConsultServiceBase):
                     note=data.note,
                 )
             )
-            if consult.status == ConsultStatus.INFO_REQUESTED.value:
-                # The specialists who asked are waiting on this amendment.
-                consult.status = ConsultStatus.ACCEPTED.value
-                assignees = await users_of(change.repo, sorted(change.assignees))
-                if assignees:
-                    await self._tell(change, "info_provided", assignees, str(consult.version))
             change.event("amended", version=consult.version, fields=sorted(changes), note=data.note)
+            if consult.status == ConsultStatus.INFO_REQUESTED.value:
+                await self._resume(change)  # the specialists who asked wait on this
             await change.record("consult.amend", {"version": consult.version})
             return await change.finish()
 

@@ -33,6 +33,9 @@ class ConsultStatus(StrEnum):
 
 
 OPEN_STATUSES = (ConsultStatus.SUBMITTED, ConsultStatus.ACCEPTED, ConsultStatus.INFO_REQUESTED)
+# The deadline's clock stops while a request waits on its requester (info_requested); the
+# time it waited is added to `due_at` when it goes on.
+DEADLINE_RUNNING = (ConsultStatus.SUBMITTED.value, ConsultStatus.ACCEPTED.value)
 
 
 class Disposition(StrEnum):

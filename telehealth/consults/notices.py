@@ -32,6 +32,10 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Yêu cầu hội chẩn mới",
             "Có yêu cầu hội chẩn mới {ref} ({detail}) đang chờ chuyên gia trả lời.",
         ),
+        "assigned": (
+            "Bạn được mời tham gia hội chẩn",
+            "Đồng nghiệp đã giao cho bạn yêu cầu hội chẩn {ref} ({detail}).",
+        ),
         "escalated": (
             "Yêu cầu hội chẩn được nâng mức khẩn",
             "Yêu cầu hội chẩn {ref} được nâng lên mức {detail} và đang chờ chuyên gia trả lời.",
@@ -62,6 +66,10 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "new_request": (
             "New consult request",
             "A new consult request {ref} ({detail}) is waiting for a specialist.",
+        ),
+        "assigned": (
+            "A consult was handed to you",
+            "A colleague gave you consult {ref} ({detail}).",
         ),
         "escalated": (
             "Consult raised in urgency",

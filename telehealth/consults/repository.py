@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, delete, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.accounts.models import Patient, Practitioner, PractitionerSpecialty, User
 from telehealth.consults.models import (
+    DEADLINE_RUNNING,
     OPEN_STATUSES,
     ConsultAmendment,
     ConsultAssignee,
@@ -194,18 +195,31 @@ class ConsultRepository:
         return {o.consult_id: o for o in rows.all()}
 
     async def overdue(self, now: datetime, limit: int) -> list[ConsultRequest]:
-        """Open requests past their deadline that have not been marked yet."""
+        """Requests whose deadline runs (open, not waiting on the requester), past it and
+        not marked yet."""
         rows = await self.session.scalars(
             select(ConsultRequest)
             .where(
-                ConsultRequest.status.in_([s.value for s in OPEN_STATUSES]),
+                ConsultRequest.status.in_(DEADLINE_RUNNING),
                 ConsultRequest.due_at <= now,
                 ConsultRequest.overdue_at.is_(None),
             )
             .order_by(ConsultRequest.due_at)
             .limit(limit)
+            # Several nodes run the watch: each takes the rows no other is marking
+            # (PostgreSQL; SQLite has one writer and no FOR UPDATE).
+            .with_for_update(skip_locked=True)
         )
         return list(rows.all())
+
+    async def last_event_at(self, consult_id: str, kind: str) -> datetime | None:
+        """When the latest timeline entry of one kind was written."""
+        at: datetime | None = await self.session.scalar(
+            select(func.max(ConsultEvent.at)).where(
+                ConsultEvent.consult_id == consult_id, ConsultEvent.kind == kind
+            )
+        )
+        return at
 
     async def on_call(
         self, specialty: str, facility_id: str | None, at: datetime

@@ -24,6 +24,7 @@ from telehealth.accounts.schemas import Out, QueryIn
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
 from telehealth.consults.models import (
+    DEADLINE_RUNNING,
     OPEN_STATUSES,
     ConsultAssignee,
     ConsultRequest,
@@ -55,7 +56,10 @@ class Figures(Out):
     submitted: int
     answered: int
     open: int = Field(description="Still open (submitted, accepted or waiting on information).")
-    overdue: int = Field(description="Open and past the response deadline now.")
+    overdue: int = Field(
+        description="Open and past the response deadline now (not while waiting on the "
+        "requester: the deadline is stopped then)."
+    )
     closed: int = Field(description="Declined or cancelled without an answer.")
     answered_in_time: int
     median_minutes_to_answer: float | None = Field(
@@ -189,7 +193,9 @@ class ConsultStats:
             if principal.has(Role.SPECIALIST):
                 queue_scope = await _queue_of(uow.session, principal)
                 queue, overdue = await _count(
-                    uow.session, queue_scope, ConsultRequest.due_at <= now
+                    uow.session,
+                    queue_scope,
+                    and_(ConsultRequest.status.in_(DEADLINE_RUNNING), ConsultRequest.due_at <= now),
                 )
             if not principal.has(Role.DOCTOR):
                 return WorkSummary(queue=queue, queue_overdue=overdue)
@@ -253,7 +259,8 @@ def _counts(scope: ColumnElement[bool], now: datetime) -> Any:
             func.count(),
             _flag(answered),
             _flag(is_open),
-            _flag(and_(is_open, ConsultRequest.due_at <= now)),
+            # Waiting on the requester is not late: the deadline's clock is stopped.
+            _flag(and_(ConsultRequest.status.in_(DEADLINE_RUNNING), ConsultRequest.due_at <= now)),
             _flag(and_(answered, ConsultRequest.answered_at <= ConsultRequest.due_at)),
         )
         .where(scope)

@@ -116,6 +116,13 @@ class ConsultTriage(ConsultServiceBase):
                 assert leaving is not None
                 await change.repo.remove_assignee(change.consult.id, leaving)
             change.event(f"assign_{data.mode}", practitioner_id=data.practitioner_id)
+            if data.practitioner_id not in change.assignees:
+                await self._tell(
+                    change,
+                    "assigned",
+                    [colleague[1]],
+                    urgency_word(change.consult.urgency),
+                )
             await change.record(
                 "consult.assign", {"practitioner_id": data.practitioner_id, "mode": data.mode}
             )
@@ -190,7 +197,9 @@ class ConsultTriage(ConsultServiceBase):
                 await Outbox(uow.session).queue(
                     consult_messages(
                         "overdue",
-                        f"consult:{consult.id}:overdue",
+                        # Once per deadline: an amendment may set a later one, which
+                        # may pass in its turn.
+                        f"consult:{consult.id}:overdue:{consult.due_at}",
                         consult.id,
                         users,
                         now,

@@ -69,6 +69,7 @@ class ConsultRow:
 
     consult: s.ConsultOut
     open: bool
+    paused: bool  # waiting on the requester: the deadline's clock is stopped
     overdue: bool
     left: list[tuple[str, int]]  # time to the deadline (or past it), largest unit first
     due_local: datetime | None
@@ -96,10 +97,12 @@ def consult_row(consult: s.ConsultOut, now: datetime, zone: ZoneInfo) -> Consult
     """Deadline and overdue state of an open consult as of `now`."""
     due = consult.due_at
     is_open = consult.status in OPEN
-    counting = is_open and due is not None
+    paused = consult.status is ConsultStatus.INFO_REQUESTED
+    counting = is_open and due is not None and not paused
     return ConsultRow(
         consult=consult,
         open=is_open,
+        paused=paused,
         overdue=counting and due is not None and due <= now,
         left=duration_parts(abs((due - now).total_seconds())) if counting and due else [],
         due_local=due.astimezone(zone) if due else None,

@@ -4,12 +4,11 @@ them, and the specialists who asked for information when the requester adds it."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from telehealth import keys
 from telehealth.app import create_app
@@ -17,17 +16,9 @@ from telehealth.config import Settings
 from telehealth.consults.models import OnCallShift
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
-from telehealth.outbox.models import OutboxMessage
-from tests.support.consults import act, add_specialist, file_consult
+from tests.support.consults import act, add_specialist, emails, file_consult, with_email
 from tests.support.network import Network, build_network
 from tests.support.scheduling import practitioner_id
-
-
-async def with_email(net: Network, username: str, email: str) -> None:
-    resp = await net.client.patch(
-        "/api/v1/me", json={"email": email}, headers=await net.headers(username)
-    )
-    assert resp.status == 200, await resp.text()
 
 
 async def on_call(net: Network, username: str) -> None:
@@ -44,28 +35,6 @@ async def on_call(net: Network, username: str) -> None:
             )
         )
         await uow.commit()
-
-
-@dataclass(frozen=True)
-class Sent:
-    recipient: str
-    recipient_user_id: str | None
-    body: str
-
-
-async def emails(net: Network, consult_id: str, topic: str) -> list[Sent]:
-    """The e-mails queued about a consult on one topic, by recipient."""
-    async with UnitOfWork(net.client.app[keys.SESSIONMAKER]) as uow:
-        rows = await uow.session.execute(
-            select(OutboxMessage.recipient, OutboxMessage.recipient_user_id, OutboxMessage.body)
-            .where(
-                OutboxMessage.object_id == consult_id,
-                OutboxMessage.topic == topic,
-                OutboxMessage.channel == "email",
-            )
-            .order_by(OutboxMessage.recipient)
-        )
-        return [Sent(*row) for row in rows.all()]
 
 
 @pytest.fixture

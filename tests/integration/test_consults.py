@@ -106,6 +106,7 @@ async def test_the_whole_flow(network: Network) -> None:
         "accepted",
         "info_requested",
         "amended",
+        "info_provided",
         "opinion_signed",
         "opinion_signed",
     ]

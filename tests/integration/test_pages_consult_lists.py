@@ -17,7 +17,7 @@ from telehealth.db.base import utcnow
 from telehealth.pages import consult_charts, consult_lists
 from telehealth.pages.consult_lists import duration_parts
 from tests.integration.test_consult_stats import H, M, consult_at, set_row
-from tests.support.consults import file_consult
+from tests.support.consults import act, file_consult
 from tests.support.network import PASSWORD, SEED, Network
 from tests.support.pages import INLINE_SCRIPT_RE, STYLE_RE, browse_as, page, with_every_token
 
@@ -141,6 +141,24 @@ async def test_specialist_queue_shows_the_countdown_and_the_overdue_mark(
     assert 'id="consult-table"' in html
     assert "data-countdown=" in html
     assert 'src="/static/js/countdown.js' in html
+
+
+async def test_a_request_waiting_on_its_requester_shows_a_paused_deadline(
+    network: Network,
+) -> None:
+    cid = (await file_consult(network, urgency="urgent"))["id"]
+    await act(network, "specialist", cid, "accept")
+    await act(network, "specialist", cid, "request-info", {"question": "Cân nặng?"})
+    await set_row(network, cid, due_at=utcnow() - H)  # past it, but the clock is stopped
+    await browse_as(network, "specialist")
+    html = await page(network, "/consults?lang=en")
+    assert rows(html)[cid] == ("consult-row", "false")
+    paused_row = row_html(html, cid)
+    assert "data-paused>Paused: waiting for the requester</span>" in paused_row
+    assert "data-due" not in paused_row  # no countdown for countdown.js to run
+    shown = await page(network, f"/consults/{cid}?lang=en")
+    assert 'class="paused" data-paused>(paused while the request waits' in shown
+    assert "data-remaining" not in shown
 
 
 async def test_countdown_words_follow_the_page_language(network: Network) -> None:

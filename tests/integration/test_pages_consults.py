@@ -230,6 +230,7 @@ async def test_the_whole_consult_flow_through_the_pages(network: Network) -> Non
         "accepted",
         "info_requested",
         "message",
+        "info_provided",
         "opinion_signed",
         "opinion_signed",
     ]

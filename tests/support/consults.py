@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from sqlalchemy import select
 
 from telehealth import keys
 from telehealth.accounts.models import Role
 from telehealth.accounts.schemas import UserCreate
+from telehealth.db.uow import UnitOfWork
+from telehealth.outbox.models import OutboxMessage
 from tests.support.network import PASSWORD, SEED, Network
 from tests.support.scheduling import practitioner_id
 
@@ -81,3 +85,32 @@ async def add_specialist(
     )
     net.users[username] = user.id
     return await practitioner_id(net, username)
+
+
+async def with_email(net: Network, username: str, email: str) -> None:
+    resp = await net.client.patch(
+        "/api/v1/me", json={"email": email}, headers=await net.headers(username)
+    )
+    assert resp.status == 200, await resp.text()
+
+
+@dataclass(frozen=True)
+class Sent:
+    recipient: str
+    recipient_user_id: str | None
+    body: str
+
+
+async def emails(net: Network, consult_id: str, topic: str) -> list[Sent]:
+    """The e-mails queued about a consult on one topic, by recipient."""
+    async with UnitOfWork(net.client.app[keys.SESSIONMAKER]) as uow:
+        rows = await uow.session.execute(
+            select(OutboxMessage.recipient, OutboxMessage.recipient_user_id, OutboxMessage.body)
+            .where(
+                OutboxMessage.object_id == consult_id,
+                OutboxMessage.topic == topic,
+                OutboxMessage.channel == "email",
+            )
+            .order_by(OutboxMessage.recipient)
+        )
+        return [Sent(*row) for row in rows.all()]
