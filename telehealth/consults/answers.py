@@ -14,7 +14,14 @@ from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.principal import Principal
 from telehealth.consults import policy
 from telehealth.consults import schemas as s
-from telehealth.consults.base import ACTIVE, Change, ConsultServiceBase, by_assignee, by_party
+from telehealth.consults.base import (
+    ACTIVE,
+    Change,
+    ConsultServiceBase,
+    Opened,
+    by_assignee,
+    by_party,
+)
 from telehealth.consults.models import (
     ConsultMessage,
     ConsultOpinion,
@@ -74,6 +81,19 @@ async def _ensure_message_rate(change: Change) -> None:
             "Too many messages on this consult; wait a minute.",
             retry_after=int(MESSAGE_WINDOW.total_seconds()),
         )
+
+
+async def _audit_read(opened: Opened, ctx: AuditContext | None, part: str) -> None:
+    """Record a read of a consult's clinical content and commit: the last step before the
+    answer, so what was read is what is recorded.
+
+    Pages pass no context: they read the consult itself first, which is audited."""
+    if ctx is None:
+        return
+    await AuditLog(opened.uow.session, ctx).record(
+        "consult.read", "consult", opened.consult.id, {"part": part}
+    )
+    await opened.uow.commit()
 
 
 class ConsultAnswers(ConsultServiceBase):
@@ -180,13 +200,17 @@ class ConsultAnswers(ConsultServiceBase):
             await opened.uow.commit()
             return out[0]
 
-    async def timeline(self, principal: Principal, consult_id: str) -> s.TimelineOut:
-        """Every state change, message, attachment and opinion, oldest first."""
+    async def timeline(
+        self, principal: Principal, consult_id: str, ctx: AuditContext | None = None
+    ) -> s.TimelineOut:
+        """Every state change, message, attachment and opinion, oldest first; audited
+        with `ctx` (None: the caller has audited its read of the consult already)."""
         async with self._reading(principal, consult_id) as opened:
             events = await opened.repo.events(consult_id)
             users = await AccountsRepository(opened.uow.session).users_by_ids(
                 {e.actor_id for e in events if e.actor_id}
             )
+            await _audit_read(opened, ctx, "timeline")
             return s.TimelineOut(
                 items=[
                     s.TimelineEntry(
@@ -202,13 +226,16 @@ class ConsultAnswers(ConsultServiceBase):
                 ]
             )
 
-    async def amendments(self, principal: Principal, consult_id: str) -> list[s.AmendmentOut]:
+    async def amendments(
+        self, principal: Principal, consult_id: str, ctx: AuditContext | None = None
+    ) -> list[s.AmendmentOut]:
         """What each amendment of the request changed, with the values it replaced."""
         async with self._reading(principal, consult_id) as opened:
             rows = await opened.repo.amendments(consult_id)
             users = await AccountsRepository(opened.uow.session).users_by_ids(
                 {a.author_id for a in rows}
             )
+            await _audit_read(opened, ctx, "amendments")
             return [
                 s.AmendmentOut(
                     version=a.version,
@@ -224,11 +251,14 @@ class ConsultAnswers(ConsultServiceBase):
                 for a in rows
             ]
 
-    async def opinions(self, principal: Principal, consult_id: str) -> list[s.OpinionOut]:
+    async def opinions(
+        self, principal: Principal, consult_id: str, ctx: AuditContext | None = None
+    ) -> list[s.OpinionOut]:
         """Every signed version of the opinion."""
         async with self._reading(principal, consult_id) as opened:
             rows = await opened.repo.opinions(consult_id)
             users = await AccountsRepository(opened.uow.session).users_by_ids(
                 {o.author_id for o in rows}
             )
+            await _audit_read(opened, ctx, "opinions")
             return [opinion_out(o, users) for o in rows]

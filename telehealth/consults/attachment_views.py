@@ -169,7 +169,7 @@ async def upload(call: Call[None, Any]) -> AttachmentOut:
 )
 async def list_attachments(call: Call[None, Any]) -> list[AttachmentOut]:
     """Oldest first; for the consult's parties only."""
-    return await _service(call).list(call.principal, call.path("consult_id"))
+    return await _service(call).list(call.principal, call.path("consult_id"), call.audit)
 
 
 @routes.get(

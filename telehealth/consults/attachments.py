@@ -226,13 +226,21 @@ class AttachmentService:
             {"attachment_id": row.id, "sha256": row.sha256, "size": row.size, "kind": row.kind},
         )
 
-    async def list(self, principal: Principal, consult_id: str) -> builtins.list[AttachmentOut]:
-        """The consult's attachments, oldest first, for its parties."""
+    async def list(
+        self, principal: Principal, consult_id: str, ctx: AuditContext | None = None
+    ) -> builtins.list[AttachmentOut]:
+        """The consult's attachments, oldest first, for its parties; audited with `ctx`
+        (None: the caller has audited its read of the consult already)."""
         async with self._uow() as uow:
             repo = AttachmentRepository(uow.session)
             await self._party(repo, principal, consult_id)
             rows = await repo.attachments(consult_id)
             names = await repo.user_names({r.uploader_id for r in rows})
+            if ctx is not None:
+                await AuditLog(uow.session, ctx).record(
+                    "consult.read", "consult", consult_id, {"part": "attachments"}
+                )
+                await uow.commit()
             return [_out(r, names.get(r.uploader_id, "")) for r in rows]
 
     async def open(

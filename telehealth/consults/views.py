@@ -181,7 +181,7 @@ async def post_message(call: Call[s.MessageIn, Any]) -> s.TimelineEntry:
 )
 async def timeline(call: Call[None, Any]) -> s.TimelineOut:
     """Every state change, message, attachment and opinion, oldest first."""
-    return await _consults(call).timeline(call.principal, _id(call))
+    return await _consults(call).timeline(call.principal, _id(call), call.audit)
 
 
 @routes.post(
@@ -206,7 +206,7 @@ async def sign_opinion(call: Call[s.OpinionIn, Any]) -> s.ConsultOut:
 )
 async def opinions(call: Call[None, Any]) -> list[s.OpinionOut]:
     """Oldest first."""
-    return await _consults(call).opinions(call.principal, _id(call))
+    return await _consults(call).opinions(call.principal, _id(call), call.audit)
 
 
 @routes.get(
@@ -218,7 +218,7 @@ async def opinions(call: Call[None, Any]) -> list[s.OpinionOut]:
 )
 async def amendments(call: Call[None, Any]) -> list[s.AmendmentOut]:
     """Oldest first, each with the values it replaced."""
-    return await _consults(call).amendments(call.principal, _id(call))
+    return await _consults(call).amendments(call.principal, _id(call), call.audit)
 
 
 @routes.post(

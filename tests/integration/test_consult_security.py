@@ -1,13 +1,19 @@
-"""Security review of consults: who may close a request others work on, and what of the
-patient a specialist party learns through the FHIR export."""
+"""Security review of consults: who may close a request others work on, what of the
+patient a specialist party learns through the FHIR export, message rates, and the audit
+of every clinical read."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from telehealth import keys
+from telehealth.auth.models import AuditEvent
 from telehealth.consults.answers import MESSAGES_PER_WINDOW
 from tests.support.consults import act, add_specialist, file_consult
 from tests.support.network import Network
+from tests.support.pages import browse_as, page
 from tests.support.scheduling import practitioner_id
 
 
@@ -144,3 +150,41 @@ async def test_a_specialist_who_hands_the_consult_back_loses_sight_of_it(
     assert (await act(network, "paeds", cid, "opinion", opinion)).status == 404
     fhir = await network.client.get(f"/fhir/ServiceRequest/{cid}/$everything", headers=paeds)
     assert fhir.status == 404
+
+
+async def test_every_read_of_clinical_content_is_audited(network: Network) -> None:
+    """The timeline, opinions, amendments and file list are clinical reads like the consult
+    itself; a page that shows them is audited once, by its read of the consult."""
+    cid = (await file_consult(network))["id"]
+    before = await _reads(network, cid)
+    for part in ("timeline", "opinions", "amendments", "attachments"):
+        resp = await network.client.get(
+            f"/api/v1/consults/{cid}/{part}", headers=await network.headers("specialist")
+        )
+        assert resp.status == 200, await resp.text()
+    api_reads = (await _reads(network, cid))[len(before) :]
+    assert api_reads == [
+        ("specialist", part) for part in ("timeline", "opinions", "amendments", "attachments")
+    ]
+    # A refused caller reads nothing and leaves no read behind.
+    refused = await network.client.get(
+        f"/api/v1/consults/{cid}/timeline", headers=await network.headers("doctor_b")
+    )
+    assert refused.status == 404
+    assert len(await _reads(network, cid)) == len(before) + 4
+    # The consult page shows all four parts and records one read, of the consult.
+    await browse_as(network, "specialist")
+    assert 'id="timeline"' in await page(network, f"/consults/{cid}")
+    assert (await _reads(network, cid))[len(before) + 4 :] == [("specialist", None)]
+
+
+async def _reads(net: Network, consult_id: str) -> list[tuple[str, str | None]]:
+    """(username, part) of every audited read of a consult, oldest first."""
+    names = {user_id: name for name, user_id in net.users.items()}
+    async with net.client.app[keys.SESSIONMAKER]() as session:
+        rows = await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "consult.read", AuditEvent.object_id == consult_id)
+            .order_by(AuditEvent.seq)
+        )
+        return [(names.get(e.actor_id or "", "?"), (e.details or {}).get("part")) for e in rows]
