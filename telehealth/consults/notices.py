@@ -1,4 +1,8 @@
-"""Messages about consults to doctors and specialists, in their language."""
+"""Messages about consults to doctors and specialists, in their language.
+
+E-mail and SMS leave the system: they name a consult and what happened to it, never
+clinical text (the question asked, a reason, the patient); the reader signs in for that.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,17 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "vi": {
         "info_requested": (
             "Yêu cầu bổ sung thông tin hội chẩn",
-            "Chuyên gia cần thêm thông tin cho yêu cầu hội chẩn {ref}: {detail}",
+            "Chuyên gia cần thêm thông tin cho yêu cầu hội chẩn {ref}. "
+            "Vui lòng đăng nhập để xem câu hỏi và trả lời.",
         ),
         "answered": (
             "Đã có ý kiến hội chẩn",
             "Yêu cầu hội chẩn {ref} đã có ý kiến chuyên môn (phiên bản {detail}).",
         ),
-        "declined": ("Yêu cầu hội chẩn bị từ chối", "Yêu cầu hội chẩn {ref} bị từ chối: {detail}"),
+        "declined": (
+            "Yêu cầu hội chẩn bị từ chối",
+            "Yêu cầu hội chẩn {ref} bị từ chối. Vui lòng đăng nhập để xem lý do.",
+        ),
         "session_scheduled": (
             "Hẹn phiên hội chẩn trực tuyến",
             "Phiên hội chẩn trực tuyến cho yêu cầu {ref} được hẹn lúc {detail}.",
@@ -48,13 +56,17 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "en": {
         "info_requested": (
             "More information needed for a consult",
-            "The specialist needs more information for consult {ref}: {detail}",
+            "The specialist needs more information for consult {ref}. "
+            "Please sign in to read the question and answer it.",
         ),
         "answered": (
             "Consult answered",
             "Consult {ref} has a specialist opinion (version {detail}).",
         ),
-        "declined": ("Consult declined", "Consult {ref} was declined: {detail}"),
+        "declined": (
+            "Consult declined",
+            "Consult {ref} was declined. Please sign in to read the reason.",
+        ),
         "session_scheduled": (
             "Live consult session scheduled",
             "The live session of consult {ref} is set for {detail}.",

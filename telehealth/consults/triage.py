@@ -87,7 +87,7 @@ class ConsultTriage(ConsultServiceBase):
             else:
                 consult.status = ConsultStatus.DECLINED.value
                 consult.closed_reason = data.reason
-                await self._tell_requester(change, "declined", data.reason)
+                await self._tell_requester(change, "declined", "")
             change.event("declined", reason=data.reason, back_to_queue=back_to_queue)
             await change.record("consult.decline")
             return await change.finish()
@@ -154,7 +154,7 @@ class ConsultTriage(ConsultServiceBase):
                 )
             )
             change.event("info_requested", question=data.question)
-            await self._tell_requester(change, "info_requested", data.question[:200])
+            await self._tell_requester(change, "info_requested", "")
             await change.record("consult.request_info")
             return await change.finish()
 

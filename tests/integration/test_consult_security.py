@@ -11,7 +11,7 @@ from sqlalchemy import select
 from telehealth import keys
 from telehealth.auth.models import AuditEvent
 from telehealth.consults.answers import MESSAGES_PER_WINDOW
-from tests.support.consults import act, add_specialist, file_consult
+from tests.support.consults import act, add_specialist, emails, file_consult, with_email
 from tests.support.network import Network
 from tests.support.pages import browse_as, page
 from tests.support.scheduling import practitioner_id
@@ -188,3 +188,21 @@ async def _reads(net: Network, consult_id: str) -> list[tuple[str, str | None]]:
             .order_by(AuditEvent.seq)
         )
         return [(names.get(e.actor_id or "", "?"), (e.details or {}).get("part")) for e in rows]
+
+
+async def test_messages_leaving_the_system_carry_no_clinical_text(network: Network) -> None:
+    await with_email(network, "doctor_a", "bs.a@bvh.vn")
+    cid = (await file_consult(network))["id"]
+    await act(network, "specialist", cid, "accept")
+    question = "Bệnh nhân có tiền sử nhồi máu cơ tim không?"
+    await act(network, "specialist", cid, "request-info", {"question": question})
+    reason = "Bệnh nhân HIV dương tính, cần chuyên khoa truyền nhiễm"
+    declined = await file_consult(network)
+    await act(network, "specialist", declined["id"], "decline", {"reason": reason})
+    [asked] = await emails(network, cid, "consult.info_requested")
+    [refused] = await emails(network, declined["id"], "consult.declined")
+    assert question not in asked.body
+    assert "nhồi máu" not in asked.body
+    assert reason not in refused.body
+    assert "HIV" not in refused.body
+    assert cid[:8].upper() in asked.body  # which consult: the reader signs in for the rest
