@@ -18,7 +18,8 @@ from telehealth.auth.principal import Principal
 from telehealth.consults import schemas as s
 from telehealth.consults.models import OPEN_STATUSES, ConsultStatus
 from telehealth.consults.stats import ConsultStats, ConsultStatsOut, StatsQuery
-from telehealth.errors import Forbidden, InvalidInput
+from telehealth.consults.stats_views import ensure_figure_reader
+from telehealth.errors import InvalidInput
 from telehealth.pages import consult_charts, timetable
 from telehealth.pages.forms import FormState
 from telehealth.pages.lookups import MAX_CHOICES, Choices, specialty_choices
@@ -37,7 +38,6 @@ DEFAULT_DAYS = 30
 OPEN = frozenset(OPEN_STATUSES)
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
-CENTRAL_ONLY = N_("The consult figures are for the specialists of central hospitals.")
 # What the figures service may refuse, as the page shows it (translated where shown).
 PERIOD_MESSAGES = {
     "'to' must be after 'from'.": N_("The end of the period must come after its start."),
@@ -161,7 +161,7 @@ async def consults_page(call: Call[None, ConsultListQuery]) -> web.Response:
 )
 async def figures_page(call: Call[None, FiguresQuery]) -> web.Response:
     """The period picker, the figures per specialty, and three charts of them."""
-    await _ensure_central(call)
+    await ensure_figure_reader(call)
     today = local_now(call.request).date()
     start = call.query.from_ or today - timedelta(days=DEFAULT_DAYS - 1)
     end = call.query.to or today
@@ -196,14 +196,6 @@ async def figures_page(call: Call[None, FiguresQuery]) -> web.Response:
 def _stats(call: Call[Any, Any]) -> ConsultStats:
     app = call.request.app
     return ConsultStats(app[keys.SESSIONMAKER], app[keys.SETTINGS], clock=timetable.clock)
-
-
-async def _ensure_central(call: Call[Any, Any]) -> None:
-    if call.principal.has(Role.ADMIN):
-        return
-    me = await call.request.app[keys.ACCOUNTS].me(call.principal)
-    if me.facility is None or me.facility.level != FacilityLevel.CENTRAL:
-        raise Forbidden(CENTRAL_ONLY)
 
 
 async def _central_facilities(call: Call[Any, Any]) -> Choices:

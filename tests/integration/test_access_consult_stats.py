@@ -1,4 +1,4 @@
-"""The access matrix of the consult figures: specialists and admins only.
+"""The access matrix of the consult figures: admins and central-hospital specialists.
 
 The figures are counts, but they still describe the network's clinical work: doctors,
 coordinators, trainers, trainees and patients are refused at the door.
@@ -7,7 +7,7 @@ coordinators, trainers, trainees and patients are refused at the door.
 from __future__ import annotations
 
 from tests.integration.test_access import ANON, EVERYONE
-from tests.support.consults import file_consult
+from tests.support.consults import add_provincial_hospital, add_specialist, file_consult
 from tests.support.network import Network
 
 STATS = "/api/v1/consults/stats"
@@ -37,3 +37,12 @@ async def test_a_refused_caller_learns_no_figure(network: Network) -> None:
     assert body["code"] == "forbidden"
     assert "specialties" not in body
     assert "total" not in body
+
+
+async def test_a_specialist_outside_the_central_hospitals_is_refused(network: Network) -> None:
+    await add_provincial_hospital(network)
+    await add_specialist(network, "bs.tinh", "P1", ["cardiology"])
+    await file_consult(network)
+    resp = await network.client.get(STATS, headers=await network.headers("bs.tinh"))
+    assert resp.status == 403
+    assert (await resp.json())["code"] == "forbidden"

@@ -13,14 +13,13 @@ from sqlalchemy import select
 
 from telehealth import keys
 from telehealth.accounts import schemas as s
-from telehealth.accounts.models import FacilityLevel
 from telehealth.auth.models import AuditEvent
 from telehealth.consults.models import OnCallShift
 from telehealth.consults.service import ConsultService
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.outbox.models import OutboxMessage
-from tests.support.consults import add_specialist, file_consult
+from tests.support.consults import add_provincial_hospital, add_specialist, file_consult
 from tests.support.network import PASSWORD, SEED, Network
 from tests.support.scheduling import practitioner_id
 
@@ -52,17 +51,6 @@ async def add_shift(net: Network, body: Any, who: str = "admin") -> dict[str, An
     resp = await post_shift(net, body, who)
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
-
-
-async def add_provincial_hospital(net: Network) -> str:
-    out = await net.client.app[keys.ACCOUNTS].create_facility(
-        SEED,
-        s.FacilityIn(
-            code="P1", name="Bệnh viện tỉnh Lai Châu", level=FacilityLevel.PROVINCIAL, province="LC"
-        ),
-    )
-    net.facilities["P1"] = out.id
-    return str(out.id)
 
 
 async def problem_code(resp: ClientResponse, status: int) -> str:

@@ -9,8 +9,8 @@ import aiohttp
 from sqlalchemy import select
 
 from telehealth import keys
-from telehealth.accounts.models import Role
-from telehealth.accounts.schemas import UserCreate
+from telehealth.accounts.models import FacilityLevel, Role
+from telehealth.accounts.schemas import FacilityIn, UserCreate
 from telehealth.db.uow import UnitOfWork
 from telehealth.outbox.models import OutboxMessage
 from tests.support.network import PASSWORD, SEED, Network
@@ -114,3 +114,14 @@ async def emails(net: Network, consult_id: str, topic: str) -> list[Sent]:
             .order_by(OutboxMessage.recipient)
         )
         return [Sent(*row) for row in rows.all()]
+
+
+async def add_provincial_hospital(net: Network) -> str:
+    out = await net.client.app[keys.ACCOUNTS].create_facility(
+        SEED,
+        FacilityIn(
+            code="P1", name="Bệnh viện tỉnh Lai Châu", level=FacilityLevel.PROVINCIAL, province="LC"
+        ),
+    )
+    net.facilities["P1"] = out.id
+    return str(out.id)
