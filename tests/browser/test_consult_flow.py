@@ -99,6 +99,13 @@ async def test_a_consult_from_draft_with_files_to_an_amended_opinion(browsing: B
     await expect(earlier).to_contain_text(FIRST_ADVICE)
     await expect_dicom_viewer(doctor)
 
+    # The record for the paper chart: the current opinion, a print button the script shows.
+    await doctor.goto(f"/consults/{consult_id}")
+    await doctor.locator("#print-link").click()
+    await expect(doctor.locator("#record-opinion")).to_have_attribute("data-opinion", "2")
+    await expect(doctor.locator("#record-opinion")).to_contain_text(AMENDED_ADVICE)
+    await expect(doctor.locator("button[data-print]")).to_be_visible()
+
     await specialist.goto("/consults/dashboard")
     await expect(specialist.locator("#figures-table")).to_contain_text("Cardiology")
 

@@ -618,3 +618,28 @@ async def test_only_doctors_file_requests(network: Network) -> None:
     await page(network, "/consults/new", status=403)
     await browse_as(network, "patient_self")
     await page(network, "/consults/new", status=403)
+
+
+async def test_the_printable_record_holds_the_request_and_the_signed_opinion(
+    network: Network,
+) -> None:
+    cid = (await file_consult(network))["id"]
+    await act(network, "specialist", cid, "accept")
+    api_opinion = {k: v for k, v in OPINION.items() if k != "sign"}
+    signed = await act(network, "specialist", cid, "opinion", api_opinion)
+    content_hash = (await signed.json())["opinion"]["content_hash"]
+    await browse_as(network, "doctor_a")
+    shown = await page(network, f"/consults/{cid}")
+    assert f'href="/consults/{cid}/print" id="print-link"' in shown
+    record = await page(network, f"/consults/{cid}/print?lang=en")
+    assert f"<strong data-ref>{cid[:8].upper()}</strong>" in record
+    assert "Bệnh nhân patient_a" in record
+    assert "Có cần chuyển tuyến chụp mạch vành không?" in record
+    assert OPINION["assessment"] in record
+    assert f'<code class="hash" data-hash>{content_hash}</code>' in record
+    assert 'src="/static/js/print.js' in record
+    assert INLINE_SCRIPT_RE.search(record) is None  # the print button is wired by a module
+    # Its readers are the consult's: a stranger gets 404, an admin (metadata only) too.
+    for who in ("doctor_b", "admin"):
+        await browse_as(network, who)
+        await page(network, f"/consults/{cid}/print", status=404)
