@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.accounts.models import Practitioner, PractitionerSpecialty, User
+from telehealth.accounts.models import User
 from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
@@ -93,15 +93,7 @@ class AttachmentRepository:
 
     async def viewer(self, principal: Principal) -> policy.Viewer:
         """The caller with their practitioner profile and specialties."""
-        practitioner = await self.session.scalar(
-            select(Practitioner.id).where(Practitioner.user_id == principal.user_id)
-        )
-        specialties = await self.session.scalars(
-            select(PractitionerSpecialty.specialty_code).where(
-                PractitionerSpecialty.practitioner_id == practitioner
-            )
-        )
-        return policy.Viewer(principal, practitioner, frozenset(specialties.all()))
+        return await policy.load_viewer(self.session, principal)
 
     async def assignees(self, consult_id: str) -> set[str]:
         """Practitioner ids of the specialists working on the consult."""

@@ -136,9 +136,7 @@ class ConsultServiceBase:
         return UnitOfWork(self._sessionmaker)
 
     async def _viewer(self, repo: ConsultRepository, principal: Principal) -> policy.Viewer:
-        practitioner = await repo.practitioner_of_user(principal.user_id)
-        specialties = await repo.specialties(practitioner.id) if practitioner else frozenset()
-        return policy.Viewer(principal, practitioner.id if practitioner else None, specialties)
+        return await policy.load_viewer(repo.session, principal)
 
     @asynccontextmanager
     async def _reading(

@@ -2,7 +2,10 @@
 
 Parties: the requester and the doctors of the requesting facility (the care team), the
 assigned specialists, and -- while a request waits in a queue -- the specialists the queue
-is for. Admins see metadata but no clinical content unless they are parties themselves.
+is for: the one it is named to, those of the facility it names, and, when it names
+neither, those of its specialty at the hub hospitals (central and provincial, the levels
+that keep an on-call rota). Admins see metadata but no clinical content unless they are
+parties themselves.
 """
 
 from __future__ import annotations
@@ -10,7 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from telehealth.accounts.models import Role
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telehealth.accounts.models import (
+    Facility,
+    FacilityLevel,
+    Practitioner,
+    PractitionerSpecialty,
+    Role,
+    User,
+)
 from telehealth.auth.principal import Principal
 from telehealth.consults.models import OPEN_STATUSES, ConsultRequest, ConsultStatus
 from telehealth.errors import Forbidden, NotFound
@@ -24,6 +37,10 @@ class Access(Enum):
     CLINICAL = 2
 
 
+# Hospitals whose specialists answer requests that name no facility.
+HUB_LEVELS = frozenset({FacilityLevel.CENTRAL.value, FacilityLevel.PROVINCIAL.value})
+
+
 @dataclass(frozen=True)
 class Viewer:
     """What the policy needs to know about the caller beyond the principal."""
@@ -31,6 +48,30 @@ class Viewer:
     principal: Principal
     practitioner_id: str | None
     specialties: frozenset[str]
+    at_hub: bool = False  # works at a hub hospital (HUB_LEVELS)
+
+
+async def load_viewer(session: AsyncSession, principal: Principal) -> Viewer:
+    """The caller with their practitioner profile, specialties and facility level."""
+    found = (
+        await session.execute(
+            select(Practitioner.id, Facility.level)
+            .select_from(User)
+            .outerjoin(Practitioner, Practitioner.user_id == User.id)
+            .outerjoin(Facility, Facility.id == User.facility_id)
+            .where(User.id == principal.user_id)
+        )
+    ).first()
+    practitioner_id, level = found if found is not None else (None, None)
+    specialties: frozenset[str] = frozenset()
+    if practitioner_id is not None:
+        rows = await session.scalars(
+            select(PractitionerSpecialty.specialty_code).where(
+                PractitionerSpecialty.practitioner_id == practitioner_id
+            )
+        )
+        specialties = frozenset(rows.all())
+    return Viewer(principal, practitioner_id, specialties, at_hub=level in HUB_LEVELS)
 
 
 def in_queue_of(viewer: Viewer, consult: ConsultRequest) -> bool:
@@ -42,7 +83,9 @@ def in_queue_of(viewer: Viewer, consult: ConsultRequest) -> bool:
         return True
     if consult.specialty_code not in viewer.specialties:
         return False
-    return consult.target_facility_id is None or consult.target_facility_id == p.facility_id
+    if consult.target_facility_id is not None:
+        return consult.target_facility_id == p.facility_id
+    return viewer.at_hub
 
 
 def access(viewer: Viewer, consult: ConsultRequest, assignees: set[str]) -> Access:

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.accounts.models import Patient, Practitioner, PractitionerSpecialty, User
+from telehealth.consults import policy
 from telehealth.consults.models import (
     DEADLINE_RUNNING,
     OPEN_STATUSES,
@@ -20,6 +21,21 @@ from telehealth.consults.models import (
     OnCallShift,
 )
 from telehealth.db.pagination import Page, paginate
+
+
+def queue_condition(viewer: policy.Viewer) -> ColumnElement[bool]:
+    """What `policy.in_queue_of` says of one request, as SQL (its status aside): named to
+    the specialist, or of their specialty and named to their facility or, at a hub
+    hospital, to no facility."""
+    for_facility: ColumnElement[bool] = ConsultRequest.target_facility_id == (
+        viewer.principal.facility_id
+    )
+    if viewer.at_hub:
+        for_facility = or_(ConsultRequest.target_facility_id.is_(None), for_facility)
+    condition = and_(ConsultRequest.specialty_code.in_(viewer.specialties), for_facility)
+    if viewer.practitioner_id:
+        condition = or_(condition, ConsultRequest.target_practitioner_id == viewer.practitioner_id)
+    return condition
 
 
 class ConsultRepository:
@@ -64,13 +80,6 @@ class ConsultRepository:
                 ConsultAssignee.practitioner_id == practitioner_id,
             )
         )
-
-    async def practitioner_of_user(self, user_id: str) -> Practitioner | None:
-        """A user's practitioner profile."""
-        found: Practitioner | None = await self.session.scalar(
-            select(Practitioner).where(Practitioner.user_id == user_id)
-        )
-        return found
 
     async def specialties(self, practitioner_id: str) -> frozenset[str]:
         """A practitioner's specialty codes."""
@@ -123,24 +132,16 @@ class ConsultRepository:
 
     async def queue(
         self,
-        specialties: frozenset[str],
-        facility_id: str | None,
-        practitioner_id: str | None,
+        viewer: policy.Viewer,
         status: str | None,
         limit: int,
     ) -> list[ConsultRequest]:
-        """Open requests of these specialties (or named for this specialist), by deadline."""
+        """The open requests in a specialist's queues (`policy.in_queue_of`), by deadline."""
         # The queue only ever holds open requests: a status filter narrows it, it never
         # widens it to drafts or closed requests the specialist is no party to.
         open_statuses = [s.value for s in OPEN_STATUSES]
         statuses = [status] if status in open_statuses else [] if status else open_statuses
-        for_facility = or_(
-            ConsultRequest.target_facility_id.is_(None),
-            ConsultRequest.target_facility_id == facility_id,
-        )
-        condition = and_(ConsultRequest.specialty_code.in_(specialties), for_facility)
-        if practitioner_id:
-            condition = or_(condition, ConsultRequest.target_practitioner_id == practitioner_id)
+        condition = queue_condition(viewer)
         rows = await self.session.scalars(
             select(ConsultRequest)
             .where(ConsultRequest.status.in_(statuses), condition)

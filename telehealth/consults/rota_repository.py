@@ -10,7 +10,6 @@ from sqlalchemy.orm import selectinload
 
 from telehealth.accounts.models import (
     Facility,
-    FacilityLevel,
     Practitioner,
     PractitionerSpecialty,
     Role,
@@ -18,11 +17,12 @@ from telehealth.accounts.models import (
     UserRole,
 )
 from telehealth.consults.models import OnCallShift
+from telehealth.consults.policy import HUB_LEVELS
 from telehealth.consults.rota_schemas import NowQuery, RotaQuery, ShiftIn, Specialist
 from telehealth.db.pagination import Page, paginate
 
-# Only these hospitals answer consult requests, so only they keep a rota.
-ON_CALL_LEVELS = frozenset({FacilityLevel.CENTRAL.value, FacilityLevel.PROVINCIAL.value})
+# Only the hub hospitals answer requests that name no facility, so only they keep a rota.
+ON_CALL_LEVELS = HUB_LEVELS
 
 
 class RotaRepository:

@@ -19,10 +19,11 @@ from pydantic import AwareDatetime, Field
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.accounts.models import Facility, Practitioner, PractitionerSpecialty, Role, User
+from telehealth.accounts.models import Facility, Practitioner, Role, User
 from telehealth.accounts.schemas import Out, QueryIn
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
+from telehealth.consults import policy
 from telehealth.consults.models import (
     DEADLINE_RUNNING,
     OPEN_STATUSES,
@@ -30,6 +31,7 @@ from telehealth.consults.models import (
     ConsultRequest,
     ConsultStatus,
 )
+from telehealth.consults.repository import queue_condition
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import InvalidInput
@@ -270,22 +272,8 @@ def _counts(scope: ColumnElement[bool], now: datetime) -> Any:
 
 async def _queue_of(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
     """The open requests a specialist's queues show (the same rule as the queue listing)."""
-    practitioner_id = await session.scalar(
-        select(Practitioner.id).where(Practitioner.user_id == principal.user_id)
-    )
-    specialties = select(PractitionerSpecialty.specialty_code).where(
-        PractitionerSpecialty.practitioner_id == practitioner_id
-    )
-    served = and_(
-        ConsultRequest.specialty_code.in_(specialties),
-        or_(
-            ConsultRequest.target_facility_id.is_(None),
-            ConsultRequest.target_facility_id == principal.facility_id,
-        ),
-    )
-    if practitioner_id is not None:
-        served = or_(served, ConsultRequest.target_practitioner_id == practitioner_id)
-    return and_(ConsultRequest.status.in_(OPEN), served)
+    viewer = await policy.load_viewer(session, principal)
+    return and_(ConsultRequest.status.in_(OPEN), queue_condition(viewer))
 
 
 async def _count(

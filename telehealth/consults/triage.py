@@ -168,11 +168,7 @@ class ConsultTriage(ConsultServiceBase):
                 if not principal.has(Role.SPECIALIST):
                     raise Forbidden("Only specialists have a queue.")
                 rows = await repo.queue(
-                    viewer.specialties,
-                    principal.facility_id,
-                    viewer.practitioner_id,
-                    query.status.value if query.status else None,
-                    query.limit,
+                    viewer, query.status.value if query.status else None, query.limit
                 )
                 return s.ConsultPage(
                     items=await render_consults(uow.session, rows, viewer), next=None

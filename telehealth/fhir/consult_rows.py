@@ -45,21 +45,7 @@ class ConsultRows:
 
     async def viewer(self, principal: Principal) -> policy.Viewer:
         """What the consult policy needs to know about the caller."""
-        practitioner_id = await self.session.scalar(
-            select(Practitioner.id).where(Practitioner.user_id == principal.user_id)
-        )
-        specialties: frozenset[str] = frozenset()
-        if practitioner_id:
-            specialties = frozenset(
-                (
-                    await self.session.scalars(
-                        select(PractitionerSpecialty.specialty_code).where(
-                            PractitionerSpecialty.practitioner_id == practitioner_id
-                        )
-                    )
-                ).all()
-            )
-        return policy.Viewer(principal, practitioner_id, specialties)
+        return await policy.load_viewer(self.session, principal)
 
     async def patient(self, patient_id: str) -> Patient | None:
         """A patient record (already loaded with the consult's record: no second query)."""

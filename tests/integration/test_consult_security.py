@@ -11,7 +11,14 @@ from sqlalchemy import select
 from telehealth import keys
 from telehealth.auth.models import AuditEvent
 from telehealth.consults.answers import MESSAGES_PER_WINDOW
-from tests.support.consults import act, add_specialist, emails, file_consult, with_email
+from tests.support.consults import (
+    act,
+    add_provincial_hospital,
+    add_specialist,
+    emails,
+    file_consult,
+    with_email,
+)
 from tests.support.network import Network
 from tests.support.pages import browse_as, page
 from tests.support.scheduling import practitioner_id
@@ -206,3 +213,32 @@ async def test_messages_leaving_the_system_carry_no_clinical_text(network: Netwo
     assert reason not in refused.body
     assert "HIV" not in refused.body
     assert cid[:8].upper() in asked.body  # which consult: the reader signs in for the rest
+
+
+async def test_requests_naming_no_facility_wait_only_at_hub_hospitals(network: Network) -> None:
+    """A specialist at a district hospital sees a request of their specialty only when it
+    names their hospital (or them); one at a provincial hospital, a hub, sees the rest too."""
+    await add_provincial_hospital(network)
+    await add_specialist(network, "bs.tinh", "P1", ["cardiology"])
+    await add_specialist(network, "bs.huyen", "D2", ["cardiology"])
+    anywhere = (await file_consult(network))["id"]
+    named_here = (await file_consult(network, target_facility_id=network.facilities["D2"]))["id"]
+
+    async def queue_of(who: str) -> set[str]:
+        resp = await network.client.get(
+            "/api/v1/consults?queue=specialty", headers=await network.headers(who)
+        )
+        return {c["id"] for c in (await resp.json())["items"]}
+
+    async def status(who: str, cid: str) -> int:
+        resp = await network.client.get(
+            f"/api/v1/consults/{cid}", headers=await network.headers(who)
+        )
+        return resp.status
+
+    assert await queue_of("bs.huyen") == {named_here}
+    assert await status("bs.huyen", anywhere) == 404
+    assert await status("bs.huyen", named_here) == 200
+    assert await queue_of("bs.tinh") == {anywhere}
+    assert await status("bs.tinh", anywhere) == 200
+    assert await queue_of("specialist") == {anywhere}  # the central hospital's
