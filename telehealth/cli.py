@@ -62,6 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="audit log").add_subparsers(title="audit commands")
     audit.add_parser("verify", help="check the hash chain").set_defaults(run=_audit_verify)
 
+    files = sub.add_parser("attachments", help="consult attachment files").add_subparsers(
+        title="attachments commands"
+    )
+    check = files.add_parser(
+        "check", help="check every stored file against the database (and find orphans)"
+    )
+    check.add_argument(
+        "--remove-orphans",
+        action="store_true",
+        help="delete files no attachment names that are older than an hour",
+    )
+    check.set_defaults(run=_attachments_check)
+
     demo = sub.add_parser("demo", help="load a demo network (Vietnamese)")
     demo.add_argument("--password", default="telehealth-demo", help="password of every demo user")
     demo.set_defaults(run=_demo)
@@ -146,6 +159,31 @@ def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     print(f"audit log: {report.checked} events checked, chain {verdict}")
     # Rows cut from the end leave no gap; an operator who keeps this line can tell.
     print(f"head: seq {report.head_seq} hash {report.head_hash}")
+    return 0 if report.ok else 1
+
+
+def _attachments_check(settings: Settings, args: argparse.Namespace) -> int:
+    from telehealth.cli_tasks import check_attachments
+
+    try:
+        report = _run(lambda: check_attachments(settings, args.remove_orphans))
+    except SQLAlchemyError as exc:
+        print(
+            f"cannot read the attachments ({type(exc).__name__}); is the schema there? "
+            "Run `telehealth db upgrade`.",
+            file=sys.stderr,
+        )
+        return 2
+    for digest in report.missing:
+        print(f"missing: {digest}")
+    for digest in report.damaged:
+        print(f"damaged (content does not match its SHA-256): {digest}")
+    kept = len(report.orphans) - report.removed
+    print(
+        f"attachments: {report.checked} files checked, {len(report.missing)} missing, "
+        f"{len(report.damaged)} damaged; {len(report.orphans)} orphans "
+        f"({report.removed} removed, {kept} kept)"
+    )
     return 0 if report.ok else 1
 
 

@@ -11,6 +11,8 @@ from telehealth.accounts.service import AccountsService
 from telehealth.auth.audit import AuditContext, ChainReport, verify_chain
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.config import Settings
+from telehealth.consults.blob_check import StoreReport, check_store
+from telehealth.consults.blobs import BlobStore
 from telehealth.db.engine import build_engine, build_sessionmaker
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import DomainError
@@ -53,5 +55,15 @@ async def verify_audit(settings: Settings) -> ChainReport:
     try:
         async with UnitOfWork(build_sessionmaker(engine)) as uow:
             return await verify_chain(uow.session)
+    finally:
+        await engine.dispose()
+
+
+async def check_attachments(settings: Settings, remove_orphans: bool) -> StoreReport:
+    """Check the attachment store of the data directory against the database."""
+    engine = build_engine(settings.database_url)
+    try:
+        store = BlobStore.in_data_dir(settings.data_dir)
+        return await check_store(build_sessionmaker(engine), store, remove_orphans=remove_orphans)
     finally:
         await engine.dispose()

@@ -139,7 +139,7 @@ class AttachmentService:
         self._sessionmaker = sessionmaker
         self._limit = settings.consults.attachment_max_bytes
         self._clock = clock
-        self.store = BlobStore(settings.data_dir / "attachments")
+        self.store = BlobStore.in_data_dir(settings.data_dir)
         self._inspecting = asyncio.Semaphore(INSPECTIONS_AT_ONCE)
 
     def _uow(self) -> UnitOfWork:

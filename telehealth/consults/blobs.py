@@ -46,6 +46,11 @@ class BlobStore:
         self.root = root
         self.tmp = root / "tmp"
 
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> BlobStore:
+        """The store of a data directory (its `attachments/` folder)."""
+        return cls(data_dir / "attachments")
+
     def path(self, sha256: str) -> Path:
         """Where the file with this digest is kept."""
         return self.root / sha256[:2] / sha256
