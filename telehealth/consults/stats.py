@@ -154,7 +154,7 @@ class ConsultStats:
         (`whole_days`: the period widened to local days, see `period`)."""
         now = self._clock()
         start, end = self.period(query, now, whole_days=whole_days)
-        async with UnitOfWork(self._sessionmaker) as uow:
+        async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             session = uow.session
             if query.facility_id and await session.get(Facility, query.facility_id) is None:
                 raise InvalidInput("facility_id names no facility.")
@@ -190,7 +190,7 @@ class ConsultStats:
     async def work_summary(self, principal: Principal) -> WorkSummary:
         """Specialists: their queue and how much of it is overdue; doctors: their requests."""
         now = self._clock()
-        async with UnitOfWork(self._sessionmaker) as uow:
+        async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             queue = overdue = None
             if principal.has(Role.SPECIALIST):
                 queue_scope = await _queue_of(uow.session, principal)

@@ -161,7 +161,7 @@ class ConsultTriage(ConsultServiceBase):
     async def list_consults(self, principal: Principal, query: s.ConsultQuery) -> s.ConsultPage:
         """`queue=specialty`: the caller's specialty queues by deadline; `queue=mine`: own
         requests and consults one works on."""
-        async with self._uow() as uow:
+        async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             repo = ConsultRepository(uow.session)
             viewer = await self._viewer(repo, principal)
             if query.queue == "specialty":
