@@ -18,6 +18,7 @@ from telehealth.consults.attachments import AttachmentService
 from telehealth.consults.inspection import BY_CONTENT_TYPE
 from telehealth.consults.schemas import AttachmentOut, DownloadQuery
 from telehealth.errors import DomainError, ErrorCode
+from telehealth.views.file_ranges import FileSlice, Unsatisfiable, wanted_range
 from telehealth.views.routing import Call, InputError, Routes
 
 routes = Routes("attachments")
@@ -123,7 +124,8 @@ async def file_response(
     filename: str,
     inline: bool,
 ) -> web.StreamResponse:
-    """A stored file with its type, name and digest as ETag; 304 when the client has it."""
+    """A stored file with its type, name and digest as ETag; 304 when the client has it,
+    206 with the one byte range it asks for (a download resumed), 416 past the end."""
     etag = f'"{digest}"'
     cached = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if any(tag.value in {digest, "*"} for tag in request.if_none_match or ()):
@@ -135,9 +137,18 @@ async def file_response(
         "X-Content-Type-Options": "nosniff",
         **(INLINE_HEADERS if inline else {}),
     }
-    # aiohttp sends an open file from a thread, with its size as Content-Length.
-    fh = await asyncio.to_thread(path.open, "rb")
-    return web.Response(body=fh, headers=headers)
+    headers["Accept-Ranges"] = "bytes"
+    size = (await asyncio.to_thread(path.stat)).st_size
+    try:
+        piece = wanted_range(request, size, etag)
+    except Unsatisfiable:
+        headers = {**cached, "Content-Range": f"bytes */{size}"}
+        return web.Response(status=416, headers=headers)
+    if piece is None:
+        return web.Response(body=FileSlice(path, 0, size), headers=headers)
+    start, stop = piece
+    headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return web.Response(status=206, body=FileSlice(path, start, stop - start), headers=headers)
 
 
 def _service(call: Call[Any, Any]) -> AttachmentService:

@@ -607,3 +607,43 @@ async def test_damaged_files_never_cause_a_server_error(
     # Whatever was refused left nothing behind: only kept files remain, none in tmp/.
     assert all(p.parts[0] != "tmp" for p in stored(settings))
     assert len(await rows(network)) == answers.count(201)
+
+
+async def test_a_cut_off_download_resumes_with_a_range(network: Network) -> None:
+    """A district link drops halfway through a scan: the browser (or curl -C -) asks for
+    the rest, and gets exactly the bytes it lacks."""
+    cid = (await file_consult(network))["id"]
+    data = files.pdf() + b"\n%" + bytes(range(256)) * 64 + b"\n%%EOF\n"
+    out = await uploaded(network, cid, data, "ket-qua.pdf")
+    url, size = out["download_url"], len(data)
+    whole = await get(network, url)
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    etag = whole.headers["ETag"]
+
+    for asked, start, stop in [
+        ("bytes=0-9", 0, 10),
+        ("bytes=100-", 100, size),
+        ("bytes=-50", size - 50, size),
+        (f"bytes=10-{size + 1000}", 10, size),  # an end past the file is the end
+    ]:
+        piece = await get(network, url, Range=asked)
+        assert piece.status == 206, asked
+        assert await piece.read() == data[start:stop], asked
+        assert piece.headers["Content-Range"] == f"bytes {start}-{stop - 1}/{size}", asked
+        assert piece.headers["Content-Length"] == str(stop - start), asked
+        assert piece.headers["ETag"] == etag
+    resumed = await get(network, url, Range="bytes=200-", **{"If-Range": etag})
+    assert await resumed.read() == data[200:]
+
+    past = await get(network, url, Range=f"bytes={size}-")
+    assert past.status == 416
+    assert past.headers["Content-Range"] == f"bytes */{size}"
+    # A range the server cannot serve as one piece, or of another version: the whole file.
+    for headers in (
+        {"Range": "bytes=0-1,5-6"},
+        {"Range": "pages=1-2"},
+        {"Range": "bytes=0-9", "If-Range": '"an-older-version"'},
+    ):
+        full = await get(network, url, **headers)
+        assert full.status == 200, headers
+        assert await full.read() == data, headers
