@@ -135,20 +135,22 @@ class ConsultRepository:
         viewer: policy.Viewer,
         status: str | None,
         limit: int,
-    ) -> list[ConsultRequest]:
-        """The open requests in a specialist's queues (`policy.in_queue_of`), by deadline."""
+        cursor: str | None,
+    ) -> Page[ConsultRequest]:
+        """A page of the open requests in a specialist's queues (`policy.in_queue_of`),
+        nearest deadline first (every open request has one)."""
         # The queue only ever holds open requests: a status filter narrows it, it never
         # widens it to drafts or closed requests the specialist is no party to.
         open_statuses = [s.value for s in OPEN_STATUSES]
         statuses = [status] if status in open_statuses else [] if status else open_statuses
-        condition = queue_condition(viewer)
-        rows = await self.session.scalars(
-            select(ConsultRequest)
-            .where(ConsultRequest.status.in_(statuses), condition)
-            .order_by(ConsultRequest.due_at, ConsultRequest.id)
-            .limit(limit)
+        stmt: Select[ConsultRequest] = select(ConsultRequest).where(
+            ConsultRequest.status.in_(statuses),
+            ConsultRequest.due_at.is_not(None),
+            queue_condition(viewer),
         )
-        return list(rows.all())
+        return await paginate(
+            self.session, stmt, ConsultRequest.due_at, ConsultRequest.id, limit, cursor
+        )
 
     async def events(self, consult_id: str) -> list[ConsultEvent]:
         """The timeline, oldest first."""

@@ -167,13 +167,10 @@ class ConsultTriage(ConsultServiceBase):
             if query.queue == "specialty":
                 if not principal.has(Role.SPECIALIST):
                     raise Forbidden("Only specialists have a queue.")
-                rows = await repo.queue(
-                    viewer, query.status.value if query.status else None, query.limit
-                )
-                return s.ConsultPage(
-                    items=await render_consults(uow.session, rows, viewer), next=None
-                )
-            page = await repo.page(_mine(viewer, query), query.limit, query.cursor)
+                status = query.status.value if query.status else None
+                page = await repo.queue(viewer, status, query.limit, query.cursor)
+            else:
+                page = await repo.page(_mine(viewer, query), query.limit, query.cursor)
             items = await render_consults(uow.session, list(page.items), viewer)
             return s.ConsultPage(items=items, next=page.next)
 

@@ -49,12 +49,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
-    order_col: InstrumentedAttribute[datetime],
+    order_col: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None],
     id_col: InstrumentedAttribute[str],
     limit: int,
     cursor: str | None,
 ) -> Page[Any]:
-    """Run `stmt` ordered by (order_col, id), one page after `cursor`."""
+    """Run `stmt` ordered by (order_col, id), one page after `cursor`; `stmt` must leave
+    out rows whose order_col is null."""
     if cursor:
         at, row_id = decode_cursor(cursor)
         stmt = stmt.where(or_(order_col > at, and_(order_col == at, id_col > row_id)))

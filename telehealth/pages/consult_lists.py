@@ -32,8 +32,8 @@ routes = Routes("pages")
 READERS = {Role.DOCTOR, Role.SPECIALIST, Role.ADMIN}
 FIGURE_READERS = {Role.SPECIALIST, Role.ADMIN}
 PAGE_SIZE = 50
-# The queue has no cursor (it is ordered by deadline): the page shows this many.
-QUEUE_SIZE = 200
+# The queue, nearest deadline first, shows this many a page.
+QUEUE_SIZE = 100
 DEFAULT_DAYS = 30
 OPEN = frozenset(OPEN_STATUSES)
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -128,7 +128,7 @@ async def consults_page(call: Call[None, ConsultListQuery]) -> web.Response:
             "queue": "specialty" if view == "queue" else "mine",
             "status": status,
             "limit": QUEUE_SIZE if view == "queue" else PAGE_SIZE,
-            "cursor": call.query.cursor if view == "mine" else None,
+            "cursor": call.query.cursor,
         }
     )
     page = await call.request.app[keys.CONSULTS].list_consults(call.principal, query)
@@ -143,7 +143,6 @@ async def consults_page(call: Call[None, ConsultListQuery]) -> web.Response:
         "next": {"view": view, "status": context_status, "cursor": page.next}
         if page.next
         else None,
-        "truncated": view == "queue" and len(page.items) >= QUEUE_SIZE,
         "specialties": dict(await specialty_choices(call.request)),
         "now": now,
         "duration_parts": duration_parts,

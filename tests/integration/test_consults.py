@@ -341,3 +341,27 @@ async def test_amendments_keep_what_they_replaced_and_the_rest_of_the_case(
     assert history[1]["previous"] == {"urgency": "routine"}
     assert history[1]["changes"] == {"urgency": "urgent"}
     assert history[1]["author"]["id"] == network.users["doctor_a"]
+
+
+async def test_the_whole_queue_is_reached_page_by_page_in_deadline_order(
+    network: Network,
+) -> None:
+    ids = [(await file_consult(network, urgency=u))["id"] for u in ("routine", "urgent") * 3]
+    headers = await network.headers("specialist")
+    seen: list[dict[str, Any]] = []
+    url: str | None = "/api/v1/consults?queue=specialty&limit=4"
+    while url:
+        resp = await network.client.get(url, headers=headers)
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert len(body["items"]) <= 4
+        seen += body["items"]
+        url = (
+            f"/api/v1/consults?queue=specialty&limit=4&cursor={body['next']}"
+            if body["next"]
+            else None
+        )
+    assert sorted(c["id"] for c in seen) == sorted(ids)  # every one, once
+    due = [c["due_at"] for c in seen]
+    assert due == sorted(due)  # the three urgent ones (24 h) before the routine ones
+    assert {c["urgency"] for c in seen[:3]} == {"urgent"}

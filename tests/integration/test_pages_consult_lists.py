@@ -402,3 +402,18 @@ async def test_consult_pages_have_no_inline_script_or_style(network: Network) ->
     script = await network.client.get("/static/js/countdown.js")
     assert script.status == 200
     assert "textContent" in await script.text()
+
+
+async def test_the_queue_page_goes_on_to_the_next_deadlines(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consult_lists, "QUEUE_SIZE", 2)
+    ids = [(await file_consult(network))["id"] for _ in range(3)]
+    await browse_as(network, "specialist")
+    first = await page(network, "/consults?view=queue")
+    link = re.search(r'id="consult-next" href="([^"]+)"', first)
+    assert link is not None
+    second = await page(network, link.group(1).replace("&amp;", "&"))
+    shown = [*rows(first), *rows(second)]
+    assert shown == ids  # filed in turn, due in turn
+    assert 'id="consult-next"' not in second
