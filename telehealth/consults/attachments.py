@@ -149,7 +149,7 @@ class AttachmentService:
         self, principal: Principal, ctx: AuditContext, consult_id: str, source: FileSource
     ) -> AttachmentOut:
         """Receive, verify and keep a file for the requester or an assigned specialist."""
-        async with self._uow() as uow:
+        async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             await self._uploadable(AttachmentRepository(uow.session), principal, consult_id)
         staged, filetype = await self.store.receive(source, self._limit)
         preview: Staged | None = None
@@ -185,14 +185,19 @@ class AttachmentService:
         staged: Staged,
         preview: Staged | None,
     ) -> AttachmentOut:
-        """Check again (the consult may have changed meanwhile), put the files in place,
-        then commit the row, its timeline entry and the audit record together."""
+        """Put the files in place, check again (the consult may have changed meanwhile),
+        then commit the row, its timeline entry and the audit record together.
+
+        The files are kept before the transaction so that it does not hold the database
+        (SQLite's one connection and write lock) through a rename and two fsyncs. If the
+        check or the commit fails they stay unnamed: never served, and found by
+        `telehealth attachments check`."""
+        for blob in (staged, preview):
+            if blob is not None:
+                await self.store.keep(blob)
         async with self._uow() as uow:
             repo = AttachmentRepository(uow.session)
             await self._uploadable(repo, principal, row.consult_id, lock=True)
-            for blob in (staged, preview):
-                if blob is not None:
-                    await self.store.keep(blob)
             await self._record(uow, ctx, row)
             out = _out(row, principal.full_name)
             await uow.commit()
