@@ -189,11 +189,21 @@ class ConsultRepository:
         return list(rows.all())
 
     async def latest_opinions(self, consult_ids: list[str]) -> dict[str, ConsultOpinion]:
-        """The newest opinion of each consult."""
-        rows = await self.session.scalars(
-            select(ConsultOpinion)
+        """The newest opinion of each consult (one row each, whatever the versions)."""
+        newest = (
+            select(ConsultOpinion.consult_id, func.max(ConsultOpinion.version).label("version"))
             .where(ConsultOpinion.consult_id.in_(consult_ids))
-            .order_by(ConsultOpinion.version)
+            .group_by(ConsultOpinion.consult_id)
+            .subquery()
+        )
+        rows = await self.session.scalars(
+            select(ConsultOpinion).join(
+                newest,
+                and_(
+                    ConsultOpinion.consult_id == newest.c.consult_id,
+                    ConsultOpinion.version == newest.c.version,
+                ),
+            )
         )
         return {o.consult_id: o for o in rows.all()}
 
