@@ -14,9 +14,10 @@ import argparse
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import cast
 
 from aiohttp import web
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,7 +25,8 @@ from telehealth.db.engine import build_engine
 from telehealth.scheduling.models import Appointment
 
 ENGINE = web.AppKey("engine", AsyncEngine)
-TABLE = Appointment.__table__
+# The mapped class's table (typed as its base, FromClause, by SQLAlchemy).
+TABLE = cast(Table, Appointment.__table__)
 ROW_FIELDS = ("practitioner_id", "patient_id", "facility_id", "slot_id", "mode", "reason")
 
 

@@ -101,7 +101,9 @@ async def _open_practitioner(app: web.Application, facility_id: str) -> str:
     me = await app[keys.ACCOUNTS].me(signed_in.principal)
     assert me.practitioner_id is not None
     rules = [
-        scheduling.RuleIn(weekday=d, start=DAY_START, end=DAY_END, slot_minutes=SLOT_MINUTES)
+        scheduling.RuleIn(
+            weekday=d, start=DAY_START, end=DAY_END, slot_minutes=SLOT_MINUTES, breaks=[]
+        )
         for d in range(7)
     ]
     await app[keys.AVAILABILITY].set_availability(
