@@ -61,8 +61,9 @@ class ConsultRequest(Base):
     target_facility_id: Mapped[str | None] = mapped_column(
         ForeignKey("facilities.id"), nullable=True
     )
+    # Indexed for the queue: "named to me" is one side of its OR (repository.queue_condition).
     target_practitioner_id: Mapped[str | None] = mapped_column(
-        ForeignKey("practitioners.id"), nullable=True
+        ForeignKey("practitioners.id"), nullable=True, index=True
     )
     urgency: Mapped[str] = mapped_column(String(12))
     question: Mapped[str] = mapped_column(Text)

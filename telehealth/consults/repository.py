@@ -38,6 +38,19 @@ def queue_condition(viewer: policy.Viewer) -> ColumnElement[bool]:
     return condition
 
 
+def queue_statement(viewer: policy.Viewer, status: str | None) -> Select[ConsultRequest]:
+    """The requests of a specialist's queues, optionally of one open status, unordered."""
+    # The queue only ever holds open requests: a status filter narrows it, it never
+    # widens it to drafts or closed requests the specialist is no party to.
+    open_statuses = [s.value for s in OPEN_STATUSES]
+    statuses = [status] if status in open_statuses else [] if status else open_statuses
+    return select(ConsultRequest).where(
+        ConsultRequest.status.in_(statuses),
+        ConsultRequest.due_at.is_not(None),
+        queue_condition(viewer),
+    )
+
+
 class ConsultRepository:
     """Loads and stores consult rows in the caller's transaction."""
 
@@ -139,17 +152,13 @@ class ConsultRepository:
     ) -> Page[ConsultRequest]:
         """A page of the open requests in a specialist's queues (`policy.in_queue_of`),
         nearest deadline first (every open request has one)."""
-        # The queue only ever holds open requests: a status filter narrows it, it never
-        # widens it to drafts or closed requests the specialist is no party to.
-        open_statuses = [s.value for s in OPEN_STATUSES]
-        statuses = [status] if status in open_statuses else [] if status else open_statuses
-        stmt: Select[ConsultRequest] = select(ConsultRequest).where(
-            ConsultRequest.status.in_(statuses),
-            ConsultRequest.due_at.is_not(None),
-            queue_condition(viewer),
-        )
         return await paginate(
-            self.session, stmt, ConsultRequest.due_at, ConsultRequest.id, limit, cursor
+            self.session,
+            queue_statement(viewer, status),
+            ConsultRequest.due_at,
+            ConsultRequest.id,
+            limit,
+            cursor,
         )
 
     async def events(self, consult_id: str) -> list[ConsultEvent]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
 
 from telehealth import keys
 from telehealth.accounts.models import Role
 from telehealth.accounts.schemas import PatientCreate
 from telehealth.auth.principal import Principal
+from telehealth.consults.models import ConsultRequest
+from telehealth.consults.policy import Viewer
+from telehealth.consults.repository import queue_statement
 from telehealth.consults.schemas import ConsultQuery
 from tests.support.consults import act, file_consult
 from tests.support.network import SEED, Network
@@ -79,3 +85,30 @@ async def test_a_page_of_consults_takes_as_many_statements_as_a_page_of_two(
             assert all(c.assignees and c.patient for c in page.items)
             counts[limit] = len(statements)
         assert counts[PAGE] == counts[2], (principal.username, queue, counts)
+
+
+def test_the_queue_reads_open_requests_through_indexes(sqlite_template: Path) -> None:
+    """The queue's query never reads the whole table (every consult ever filed, closed
+    ones included): on the migrated schema SQLite serves both sides of its OR, "of my
+    specialty" and "named to me", from an index."""
+    viewer = Viewer(
+        Principal(
+            user_id="u",
+            username="u",
+            full_name="u",
+            roles=frozenset({Role.SPECIALIST}),
+            facility_id="f",
+            session_id="plan",
+            via="bearer",
+        ),
+        practitioner_id="p",
+        specialties=frozenset({"cardiology", "neurology"}),
+        at_hub=True,
+    )
+    stmt = queue_statement(viewer, None).order_by(ConsultRequest.due_at, ConsultRequest.id)
+    sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    with closing(sqlite3.connect(sqlite_template)) as db:
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+    assert not any(step.startswith("SCAN consult_requests") for step in plan), plan
+    assert any("ix_consult_requests_queue" in step for step in plan), plan
+    assert any("ix_consult_requests_target_practitioner_id" in step for step in plan), plan
