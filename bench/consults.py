@@ -232,7 +232,7 @@ def code_note() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     add = parser.add_argument
     add("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     add("--measure", choices=["listing", "upload", "both"], default="both")
