@@ -58,8 +58,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_baseline_app(database_url: str) -> web.Application:
-    """The bare app: one engine opened at startup, two routes."""
+def bare_app(database_url: str) -> web.Application:
+    """An app with one engine (opened at startup, disposed at shutdown) and /healthz:
+    what every baseline server starts from."""
 
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ENGINE] = build_engine(database_url)
@@ -68,8 +69,14 @@ def create_baseline_app(database_url: str) -> web.Application:
 
     app = web.Application()
     app.cleanup_ctx.append(engine_ctx)
-    app.router.add_post("/book", book)
     app.router.add_get("/healthz", healthz)
+    return app
+
+
+def create_baseline_app(database_url: str) -> web.Application:
+    """The bare booking app: one engine, two routes."""
+    app = bare_app(database_url)
+    app.router.add_post("/book", book)
     return app
 
 

@@ -50,11 +50,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from baseline_server import ENGINE as BASELINE_ENGINE
 from booking import fresh_database, machine_note
+from loadgen import percentile_ms
 from procs import LOOPBACK, ServerProcess, free_port, start_server, stop_server
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from support_consults_baseline import ENGINE as BASELINE_ENGINE
 from support_consults_baseline import create_baseline_app
 
 import telehealth
@@ -146,10 +147,7 @@ class Result:
 
     def percentile(self, q: float) -> float:
         """Nearest-rank percentile of the expected answers' latencies, in milliseconds."""
-        if not self.latencies:
-            return math.nan
-        ordered = sorted(self.latencies)
-        return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1] * 1000
+        return percentile_ms(self.latencies, q)
 
     def record(self, status: int, took: float, text: str) -> None:
         """Count one answer."""

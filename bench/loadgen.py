@@ -56,11 +56,15 @@ class LoadResult:
 
     def percentile(self, q: float) -> float:
         """Nearest-rank percentile of successful latencies, in milliseconds."""
-        if not self.latencies:
-            return math.nan
-        ordered = sorted(self.latencies)
-        rank = max(1, math.ceil(q / 100 * len(ordered)))
-        return ordered[rank - 1] * 1000
+        return percentile_ms(self.latencies, q)
+
+
+def percentile_ms(latencies: list[float], q: float) -> float:
+    """Nearest-rank percentile of latencies in seconds, in milliseconds (NaN if none)."""
+    if not latencies:
+        return math.nan
+    ordered = sorted(latencies)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1] * 1000
 
 
 async def run_load(

@@ -22,17 +22,15 @@ import asyncio
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
+from baseline_server import ENGINE, bare_app
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telehealth.consults.models import OPEN_STATUSES, ConsultRequest
-from telehealth.db.engine import READ_ONLY_OPTIONS, build_engine
+from telehealth.db.engine import READ_ONLY_OPTIONS
 
-ENGINE = web.AppKey("engine", AsyncEngine)
 UPLOAD_DIR = web.AppKey("upload_dir", Path)
 TABLE = ConsultRequest.__table__
 OPEN = [s.value for s in OPEN_STATUSES]
@@ -85,26 +83,13 @@ async def upload(request: web.Request) -> web.Response:
     return web.json_response({"sha256": digest.hexdigest(), "size": size, "path": name}, status=201)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """The process answers."""
-    return web.json_response({"status": "ok"})
-
-
 def create_baseline_app(database_url: str, upload_dir: Path) -> web.Application:
-    """The bare app: one engine opened at startup, three routes."""
-
-    async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[ENGINE] = build_engine(database_url)
-        yield
-        await app[ENGINE].dispose()
-
+    """The bare consults app: one engine, the queue, the upload and /healthz."""
     upload_dir.mkdir(parents=True, exist_ok=True)
-    app = web.Application()
+    app = bare_app(database_url)
     app[UPLOAD_DIR] = upload_dir
-    app.cleanup_ctx.append(engine_ctx)
     app.router.add_get("/queue", queue)
     app.router.add_post("/upload", upload)
-    app.router.add_get("/healthz", healthz)
     return app
 
 

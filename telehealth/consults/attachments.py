@@ -37,6 +37,7 @@ from telehealth.consults.models import (
     ConsultRequest,
     ConsultStatus,
 )
+from telehealth.consults.repository import load_viewer
 from telehealth.consults.schemas import AttachmentOut, UploaderRef
 from telehealth.db.base import new_id, utcnow
 from telehealth.db.uow import UnitOfWork
@@ -93,7 +94,7 @@ class AttachmentRepository:
 
     async def viewer(self, principal: Principal) -> policy.Viewer:
         """The caller with their practitioner profile and specialties."""
-        return await policy.load_viewer(self.session, principal)
+        return await load_viewer(self.session, principal)
 
     async def assignees(self, consult_id: str) -> set[str]:
         """Practitioner ids of the specialists working on the consult."""

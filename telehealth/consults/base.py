@@ -21,7 +21,7 @@ from telehealth.consults import schemas as s
 from telehealth.consults.models import OPEN_STATUSES, ConsultEvent, ConsultRequest, ConsultStatus
 from telehealth.consults.notices import consult_messages
 from telehealth.consults.render import render_consults
-from telehealth.consults.repository import ConsultRepository
+from telehealth.consults.repository import ConsultRepository, load_viewer
 from telehealth.db.base import new_id, utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import Conflict, ErrorCode, NotFound
@@ -136,7 +136,7 @@ class ConsultServiceBase:
         return UnitOfWork(self._sessionmaker)
 
     async def _viewer(self, repo: ConsultRepository, principal: Principal) -> policy.Viewer:
-        return await policy.load_viewer(repo.session, principal)
+        return await load_viewer(repo.session, principal)
 
     @asynccontextmanager
     async def _reading(

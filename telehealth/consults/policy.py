@@ -13,17 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from telehealth.accounts.models import (
-    Facility,
-    FacilityLevel,
-    Practitioner,
-    PractitionerSpecialty,
-    Role,
-    User,
-)
+from telehealth.accounts.models import FacilityLevel, Role
 from telehealth.auth.principal import Principal
 from telehealth.consults.models import OPEN_STATUSES, ConsultRequest, ConsultStatus
 from telehealth.errors import Forbidden, NotFound
@@ -49,29 +39,6 @@ class Viewer:
     practitioner_id: str | None
     specialties: frozenset[str]
     at_hub: bool = False  # works at a hub hospital (HUB_LEVELS)
-
-
-async def load_viewer(session: AsyncSession, principal: Principal) -> Viewer:
-    """The caller with their practitioner profile, specialties and facility level."""
-    found = (
-        await session.execute(
-            select(Practitioner.id, Facility.level)
-            .select_from(User)
-            .outerjoin(Practitioner, Practitioner.user_id == User.id)
-            .outerjoin(Facility, Facility.id == User.facility_id)
-            .where(User.id == principal.user_id)
-        )
-    ).first()
-    practitioner_id, level = found if found is not None else (None, None)
-    specialties: frozenset[str] = frozenset()
-    if practitioner_id is not None:
-        rows = await session.scalars(
-            select(PractitionerSpecialty.specialty_code).where(
-                PractitionerSpecialty.practitioner_id == practitioner_id
-            )
-        )
-        specialties = frozenset(rows.all())
-    return Viewer(principal, practitioner_id, specialties, at_hub=level in HUB_LEVELS)
 
 
 def in_queue_of(viewer: Viewer, consult: ConsultRequest) -> bool:

@@ -7,7 +7,14 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telehealth.accounts.models import Patient, Practitioner, PractitionerSpecialty, User
+from telehealth.accounts.models import (
+    Facility,
+    Patient,
+    Practitioner,
+    PractitionerSpecialty,
+    User,
+)
+from telehealth.auth.principal import Principal
 from telehealth.consults import policy
 from telehealth.consults.models import (
     DEADLINE_RUNNING,
@@ -21,6 +28,29 @@ from telehealth.consults.models import (
     OnCallShift,
 )
 from telehealth.db.pagination import Page, paginate
+
+
+async def load_viewer(session: AsyncSession, principal: Principal) -> policy.Viewer:
+    """The caller with their practitioner profile, specialties and facility level."""
+    found = (
+        await session.execute(
+            select(Practitioner.id, Facility.level)
+            .select_from(User)
+            .outerjoin(Practitioner, Practitioner.user_id == User.id)
+            .outerjoin(Facility, Facility.id == User.facility_id)
+            .where(User.id == principal.user_id)
+        )
+    ).first()
+    practitioner_id, level = found if found is not None else (None, None)
+    specialties: frozenset[str] = frozenset()
+    if practitioner_id is not None:
+        rows = await session.scalars(
+            select(PractitionerSpecialty.specialty_code).where(
+                PractitionerSpecialty.practitioner_id == practitioner_id
+            )
+        )
+        specialties = frozenset(rows.all())
+    return policy.Viewer(principal, practitioner_id, specialties, at_hub=level in policy.HUB_LEVELS)
 
 
 def queue_condition(viewer: policy.Viewer) -> ColumnElement[bool]:

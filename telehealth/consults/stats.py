@@ -23,7 +23,6 @@ from telehealth.accounts.models import Facility, Practitioner, Role, User
 from telehealth.accounts.schemas import Out, QueryIn
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
-from telehealth.consults import policy
 from telehealth.consults.models import (
     DEADLINE_RUNNING,
     OPEN_STATUSES,
@@ -31,7 +30,7 @@ from telehealth.consults.models import (
     ConsultRequest,
     ConsultStatus,
 )
-from telehealth.consults.repository import queue_condition
+from telehealth.consults.repository import load_viewer, queue_condition
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import InvalidInput
@@ -272,7 +271,7 @@ def _counts(scope: ColumnElement[bool], now: datetime) -> Any:
 
 async def _queue_of(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
     """The open requests a specialist's queues show (the same rule as the queue listing)."""
-    viewer = await policy.load_viewer(session, principal)
+    viewer = await load_viewer(session, principal)
     return and_(ConsultRequest.status.in_(OPEN), queue_condition(viewer))
 
 

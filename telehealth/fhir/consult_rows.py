@@ -31,6 +31,7 @@ from telehealth.consults.models import (
     ConsultOpinion,
     ConsultRequest,
 )
+from telehealth.consults.repository import load_viewer
 from telehealth.fhir import consult_resources as cr
 from telehealth.fhir import mapping
 
@@ -45,7 +46,7 @@ class ConsultRows:
 
     async def viewer(self, principal: Principal) -> policy.Viewer:
         """What the consult policy needs to know about the caller."""
-        return await policy.load_viewer(self.session, principal)
+        return await load_viewer(self.session, principal)
 
     async def patient(self, patient_id: str) -> Patient | None:
         """A patient record (already loaded with the consult's record: no second query)."""
