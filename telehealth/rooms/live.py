@@ -444,9 +444,9 @@ class LiveRooms:
         await self._emitter.emit("room-state", {"state": "ended"}, room_channel(room_id), None)
         await self._emitter.emit("room-state", {"state": "ended"}, host_channel(room_id), None)
 
-    async def sweep(self) -> list[str]:
+    async def sweep(self, now: datetime | None = None) -> list[str]:
         """End rooms left empty past the grace period; returns their ids."""
-        now = self._clock()
+        now = now or self._clock()
         grace = self._settings.rooms.grace
         ended: list[str] = []
         async with UnitOfWork(self._sessionmaker) as uow:

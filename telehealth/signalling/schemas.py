@@ -145,6 +145,8 @@ def _too_big(data: dict[str, Any]) -> bool:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
+            if len(item) > MAX_SDP_BYTES:
+                return True
             total += len(item)
         elif isinstance(item, dict):
             stack.extend(item.keys())
