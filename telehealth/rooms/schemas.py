@@ -14,6 +14,7 @@ from telehealth.rooms.parties import PeerRole
 
 __all__ = [
     "Diagnosis",
+    "EncounterFacts",
     "EventPage",
     "IceServerOut",
     "JoinOut",
@@ -151,3 +152,19 @@ class EventPage(Out):
 
 class EventQuery(PageQuery):
     """`?limit=&cursor=` of the event log."""
+
+
+class EncounterFacts(Out):
+    """A visit as a FHIR Encounter shows it."""
+
+    room_id: str
+    state: RoomState
+    appointment_id: str
+    patient_id: str
+    practitioner_id: str
+    mode: str
+    reason: str
+    appointment_status: str
+    started: datetime | None
+    ended: datetime | None
+    outcome: OutcomeOut | None

@@ -188,6 +188,37 @@ class RoomService:
             await uow.commit()
         return render_outcome(current, parties.appointment_id)
 
+    async def encounter(
+        self, principal: Principal, ctx: AuditContext, room_id: str
+    ) -> s.EncounterFacts:
+        """What a FHIR Encounter of a visit says: its times, people and outcome; audited."""
+        async with UnitOfWork(self._sessionmaker) as uow:
+            repo = RoomRepository(uow.session)
+            room, parties, _ = await self._party(repo, principal, room_id)
+            if room.kind != RoomKind.VISIT.value or parties.appointment_id is None:
+                raise NotFound(NO_SUCH_ROOM)
+            appt = await repo.appointment(parties.appointment_id)
+            assert appt is not None
+            current = await repo.outcome(room.id)
+            await AuditLog(uow.session, ctx).record(
+                "room.read", "room", room.id, {"part": "encounter"}
+            )
+            facts = s.EncounterFacts(
+                room_id=room.id,
+                state=room.state,
+                appointment_id=appt.id,
+                patient_id=appt.patient_id,
+                practitioner_id=appt.practitioner_id,
+                mode=appt.mode,
+                reason=appt.reason,
+                appointment_status=appt.status,
+                started=room.live_at,
+                ended=room.ended_at,
+                outcome=render_outcome(current, appt.id) if current else None,
+            )
+            await uow.commit()
+        return facts
+
     async def record_outcome(
         self,
         principal: Principal,

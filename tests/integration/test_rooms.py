@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from fhir.resources.R4B.encounter import Encounter
 from sqlalchemy import func, select
 
 from telehealth import keys
@@ -255,3 +256,36 @@ async def test_the_event_log_is_for_the_parties(network: Network) -> None:
         "/api/v1/rooms/no-such-room/events", headers=await network.headers("patient_self")
     )
     assert unknown.status == 404
+
+
+async def test_the_visit_is_a_fhir_encounter_with_its_diagnosis(network: Network) -> None:
+    appt = await book_visit(network)
+    room_id = appt["room_id"]
+    fhir_appt = await network.client.get(
+        f"/fhir/Appointment/{appt['id']}", headers=await network.headers("patient_self")
+    )
+    [room_ref] = (await fhir_appt.json())["supportingInformation"]
+    assert room_ref["reference"] == f"Encounter/{room_id}"
+    url = f"/fhir/Encounter/{room_id}"
+    planned = await network.client.get(url, headers=await network.headers("doctor_a"))
+    assert planned.status == 200, await planned.text()
+    assert (await planned.json())["status"] == "planned"
+    await network.client.post(
+        f"/api/v1/rooms/{room_id}/outcome", json=OUTCOME, headers=await network.headers("doctor_a")
+    )
+    resp = await network.client.get(url, headers=await network.headers("patient_self"))
+    assert resp.headers["Content-Type"].startswith("application/fhir+json")
+    body = await resp.json()
+    encounter = Encounter.model_validate(body)
+    assert encounter.status == "finished"
+    assert body["class"]["code"] == "VR"
+    assert body["appointment"] == [{"reference": f"Appointment/{appt['id']}"}]
+    [condition] = body["contained"]
+    assert condition["code"]["coding"][0] == {
+        "system": "http://hl7.org/fhir/sid/icd-10",
+        "code": "J20.9",
+        "display": "Viêm phế quản cấp",
+    }
+    assert body["hospitalization"]["dischargeDisposition"]["coding"][0]["code"] == "follow_up"
+    stranger = await network.client.get(url, headers=await network.headers("doctor_b"))
+    assert stranger.status == 404
