@@ -71,4 +71,6 @@ class ConnectionLimits:
     @property
     def flooding(self) -> bool:
         """Too many refusals in the window: the client ignores `rate_limited`."""
+        now = self.clock()
+        self.refusals = [t for t in self.refusals if now - t < STRIKE_WINDOW]
         return len(self.refusals) >= STRIKES
