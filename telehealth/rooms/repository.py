@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.accounts.models import Patient, Practitioner, User
@@ -182,13 +182,6 @@ class RoomRepository:
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def count_present(self, room_id: str) -> int:
-        """How many people are in the room."""
-        count = await self._session.scalar(
-            select(func.count()).select_from(RoomPresence).where(RoomPresence.room_id == room_id)
-        )
-        return int(count or 0)
 
     async def clear_node(self, node: str) -> list[tuple[str, str]]:
         """Forget the presence rows a node left behind (it restarted); their (room, peer)."""

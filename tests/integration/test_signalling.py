@@ -135,6 +135,21 @@ async def test_the_patient_waits_until_admitted_then_both_signal(network: Networ
         await patient.close()
 
 
+async def test_a_waiting_patient_sees_whether_the_doctor_is_there(network: Network) -> None:
+    appt = await book_visit(network)
+    patient, _ = await connected(network, "patient_self", appt["room_id"])
+    host, _ = await connected(network, "doctor_a", appt["room_id"])
+    try:
+        assert (await patient.ok("join"))["host_present"] is False
+        await host.ok("join")
+        assert await patient.next("host-present") == {"present": True}
+        await host.ok("leave")
+        assert await patient.next("host-present") == {"present": False}
+    finally:
+        await host.close()
+        await patient.close()
+
+
 async def test_signals_reach_only_a_peer_of_the_same_room(network: Network) -> None:
     host, patient, grant, host_peer = await _admitted_pair(network)
     other_appt = await book_visit(
