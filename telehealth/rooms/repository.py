@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telehealth.accounts.models import Patient, Practitioner, User
@@ -167,6 +167,17 @@ class RoomRepository:
                 RoomPresence.room_id == room_id, RoomPresence.peer_id == peer_id
             )
         )
+
+    async def waiting_since(self, room_ids: list[str]) -> dict[str, datetime]:
+        """For each of these rooms where someone waits to be admitted: since when."""
+        if not room_ids:
+            return {}
+        rows = await self._session.execute(
+            select(RoomPresence.room_id, func.min(RoomPresence.waiting_since))
+            .where(RoomPresence.room_id.in_(room_ids), RoomPresence.admitted.is_(False))
+            .group_by(RoomPresence.room_id)
+        )
+        return {str(room_id): since for room_id, since in rows.all()}
 
     def add(self, row: object) -> None:
         """Stage a new row."""
