@@ -82,7 +82,7 @@ WATCHDOG: Final = 75.0  # hard stop of the process, should anything hang
 FAST_PASSWORDS: Final = PasswordPolicy(time_cost=1, memory_cost_kib=8, parallelism=1)
 
 
-class TestCard(VideoStreamTrack):
+class ColourCard(VideoStreamTrack):
     """A WIDTHxHEIGHT card of one colour with a white bar moving across it, at 30 fps."""
 
     def __init__(self, rgb: tuple[int, int, int]) -> None:
@@ -237,7 +237,7 @@ class Party:
             self.readers.append(reader)
 
     def send_media(self) -> None:
-        self.pc.addTrack(TestCard(COLOURS[self.side]))
+        self.pc.addTrack(ColourCard(COLOURS[self.side]))
         self.pc.addTrack(Tone(TONES[self.side]))
 
     async def signal(self, to: Party, kind: str) -> None:
@@ -414,10 +414,55 @@ async def event_log(net: Network, who: str, room_id: str) -> list[dict[str, Any]
             return items
 
 
+async def visit(
+    net: Network, url: str, video: int, audio: int, result: dict[str, Any], parties: list[Party]
+) -> None:
+    """Book, join, admit, negotiate, let the media flow, report and leave; fills `result`
+    and `parties` as it goes (kept when a step fails)."""
+    started = time.monotonic()
+    timings: dict[str, float] = result.setdefault("timings", {})
+
+    def mark(name: str) -> None:
+        timings[name] = round(time.monotonic() - started, 2)
+
+    room_id = (await book_visit(net))["room_id"]
+    result["room_id"] = room_id
+    mark("booked")
+    doctor = await arrive(net, "doctor", "doctor_a", room_id, url)
+    parties.append(doctor)
+    patient = await arrive(net, "patient", "patient_self", room_id, url)
+    parties.append(patient)
+    result["joins"] = await admit_patient(doctor, patient)
+    mark("admitted")
+    await negotiate(doctor, patient)
+    mark("negotiated")
+    for party in parties:
+        await within(CONNECT, f"{party.side}: connected", until_connected(party))
+    connected_at = time.monotonic()
+    mark("connected")
+    for party in parties:
+        await party.ok("report", {"kind": "media", "state": "connected"})
+        await party.ok("report", {"kind": "ice", "state": party.pc.iceConnectionState})
+    spare = max(CALL - RESERVE - (time.monotonic() - started), MIN_RECEIVE)
+    result["receive_seconds"] = round(await receive(parties, video, audio, spare), 2)
+    mark("received")
+    for party in parties:
+        report = await party.quality(connected_at)
+        result.setdefault("quality", {})[party.side] = report
+        await party.ok("report", report)
+    for party in parties:
+        result[party.side] = party.summary()
+    for party in parties:
+        await party.ok("leave", {})
+    mark("left")
+    result["events"] = await event_log(net, "doctor_a", room_id)
+
+
 async def call(
     database_url: str, data_dir: Path, video: int, audio: int, result: dict[str, Any]
 ) -> None:
-    """The whole visit; fills `result` as it goes (kept when a step fails)."""
+    """The real app on 127.0.0.1 and the visit on it, within CALL seconds; then hang up
+    and stop the server whatever happened."""
     loopback_only_ice()
     port = free_port()
     settings = Settings(
@@ -427,56 +472,29 @@ async def call(
         passwords=FAST_PASSWORDS,
         public_url=f"http://127.0.0.1:{port}",
     )
-    timings: dict[str, float] = {}
-    result["timings"] = timings
-    started = time.monotonic()
-
-    def mark(name: str) -> None:
-        timings[name] = round(time.monotonic() - started, 2)
-
     parties: list[Party] = []
     client = TestClient(TestServer(create_app(settings), host="127.0.0.1", port=port))
-    await within(STEP, "server start", client.start_server())
+    budget = asyncio.timeout(CALL)
     try:
-        async with asyncio.timeout(CALL):
+        async with budget:
+            await client.start_server()
             net = await build_network(client, settings)
-            appt = await book_visit(net)
-            room_id = appt["room_id"]
-            url = f"http://127.0.0.1:{port}"
-            mark("booked")
-            doctor = await arrive(net, "doctor", "doctor_a", room_id, url)
-            parties.append(doctor)
-            patient = await arrive(net, "patient", "patient_self", room_id, url)
-            parties.append(patient)
-            result["joins"] = await admit_patient(doctor, patient)
-            mark("admitted")
-            await negotiate(doctor, patient)
-            mark("negotiated")
-            for party in parties:
-                await within(CONNECT, f"{party.side}: connected", until_connected(party))
-            connected_at = time.monotonic()
-            mark("connected")
-            for party in parties:
-                await party.ok("report", {"kind": "media", "state": "connected"})
-                ice = party.pc.iceConnectionState
-                await party.ok("report", {"kind": "ice", "state": ice})
-            spare = max(CALL - RESERVE - (time.monotonic() - started), 3.0)
-            result["receive_seconds"] = round(await receive(parties, video, audio, spare), 2)
-            mark("received")
-            for party in parties:
-                report = await party.quality(connected_at)
-                result.setdefault("quality", {})[party.side] = report
-                await party.ok("report", report)
-            for party in parties:
-                result[party.side] = party.summary()
-            for party in parties:
-                await party.ok("leave", {})
-            mark("left")
-            result["events"] = await event_log(net, "doctor_a", room_id)
-            result["room_id"] = room_id
+            await visit(net, settings.public_url, video, audio, result, parties)
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        steps = list(result.get("timings", {})) or ["none"]
+        raise TimeoutError(f"over {CALL:.0f} s; last step done: {steps[-1]}") from None
     finally:
         for party in parties:  # also when something failed: how far the media got
             result.setdefault(party.side, party.summary())
+        await hang_up(parties, client)
+
+
+async def hang_up(parties: list[Party], client: TestClient[Any, Any]) -> None:
+    """Close the peers and their sockets, then stop the server (errors only printed, so
+    that they do not hide the scenario's own failure)."""
+    try:
         async with asyncio.timeout(CLEANUP):
             for party in parties:
                 try:
@@ -484,7 +502,8 @@ async def call(
                 except Exception:
                     traceback.print_exc()
             await client.close()
-    mark("closed")
+    except TimeoutError:
+        print(f"[mesh_call_scenario] clean-up took over {CLEANUP:.0f} s", file=sys.stderr)
 
 
 async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ namespace with only `lo`, so every candidate and packet stays on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.e2e.mesh_call_scenario import COLOURS, HEIGHT, TONES, WIDTH
@@ -37,6 +38,7 @@ async def test_doctor_and_patient_see_and_hear_each_other_through_the_room() -> 
     assert run.returncode == 0, f"{result.get('error')}\n{run.stderr}"
     assert result["ok"] is True, result
     summary = {k: v for k, v in result.items() if k != "events"}
+    print(json.dumps(summary))  # frame counts and timings, shown with -rP or on failure
 
     for side, other in OTHER.items():
         got = result[side]
@@ -63,7 +65,8 @@ async def test_doctor_and_patient_see_and_hear_each_other_through_the_room() -> 
     quality = {e["peer_id"]: e["details"] for e in _kinds(events, "quality")}
     assert set(quality) == {doctor, patient}, events
     for side, peer in ((s, result[s]["peer_id"]) for s in OTHER):
-        assert quality[peer] == {k: v for k, v in result["quality"][side].items() if k != "kind"}
+        sent = {k: v for k, v in result["quality"][side].items() if k != "kind"}
+        assert quality[peer] == sent, events
         assert (quality[peer]["width"], quality[peer]["height"]) == (WIDTH, HEIGHT), events
         assert quality[peer]["fps"] > 0, events
     # In the order things happened: both in, the patient admitted, the room live, then media.
