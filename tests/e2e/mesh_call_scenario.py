@@ -5,13 +5,15 @@ One process: a fresh SQLite database, the real app on 127.0.0.1, the seeded netw
 booked visit; then the doctor and the patient each take a join grant, connect to `/rtc`,
 join (the patient waits until the doctor admits it), and exchange an offer and an answer
 through `signal`. Each sends the other a coloured test card with a moving bar and a tone
-of its own, and counts the decoded frames it gets back until the targets are reached.
+of its own, and counts the frames it decodes from the other: for a few seconds, and on
+until the targets are reached.
 Both report `media` connected and a `quality` sample, then leave.
 
-Prints one JSON line: frames received per side and kind, what the last frames looked and
-sounded like (size, colour, dominant frequency), connection states, and the room's event
-log. Exits 0 when the call went through (the test judges the numbers), 1 with the error
-otherwise. It bounds itself: about a minute at most, whatever happens.
+Prints one JSON line: per side what it sent, the frames it received per kind and what the
+last of them looked and sounded like (size, colour, dominant frequency), connection
+states; and the room's event log. Exits 0 when the call went through (the test judges
+the numbers), 1 with the error otherwise. It bounds itself: about a minute at most,
+whatever happens.
 
     unshare -n sh -c 'ip link set lo up && exec python -m tests.e2e.mesh_call_scenario'
 """
@@ -290,6 +292,11 @@ class Party:
         video, audio = self.sinks.get("video"), self.sinks.get("audio")
         return {
             "peer_id": self.peer_id,
+            "sent": {
+                "size": [WIDTH, HEIGHT],
+                "rgb": list(COLOURS[self.side]),
+                "tone_hz": TONES[self.side],
+            },
             "received": {"video": self.count("video"), "audio": self.count("audio")},
             "video": video.video_facts() if video else {},
             "audio": audio.audio_facts() if audio else {},
