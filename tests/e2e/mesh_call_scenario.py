@@ -38,6 +38,7 @@ from typing import Any, Final, TypeVar
 
 import av
 import numpy as np
+import socketio
 from aiohttp.test_utils import TestClient, TestServer
 from aiortc import (
     MediaStreamTrack,
@@ -140,7 +141,6 @@ class Sink:
 
     kind: str
     frames: int = 0
-    first_at: float | None = None
     last_video: av.VideoFrame | None = None
     last_audio: deque[av.AudioFrame] = field(default_factory=lambda: deque(maxlen=25))
 
@@ -150,8 +150,6 @@ class Sink:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            if self.first_at is None:
-                self.first_at = time.monotonic()
             self.frames += 1
             if isinstance(frame, av.VideoFrame):
                 self.last_video = frame
@@ -306,7 +304,7 @@ class Party:
         }
 
     async def close(self) -> None:
-        """Leave the room, stop the media, close the peer connection and the socket."""
+        """Stop the media, close the peer connection, disconnect from `/rtc`."""
         for track in (s.track for s in self.pc.getSenders() if s.track):
             track.stop()
         await self.pc.close()
@@ -324,21 +322,28 @@ async def within(seconds: float, what: str, step: Awaitable[T]) -> T:
         raise TimeoutError(f"{what}: nothing after {seconds:.0f} s") from None
 
 
-async def arrive(net: Network, side: str, user: str, room_id: str, url: str) -> Party:
-    """A party's grant, its `/rtc` connection, and its (not yet used) peer connection."""
+async def arrive(
+    net: Network, side: str, user: str, room_id: str, url: str, parties: list[Party]
+) -> Party:
+    """A party's grant, its `/rtc` connection, and its (not yet used) peer connection;
+    listed in `parties` before it connects, so that it is closed whatever happens."""
     grant = await within(STEP, f"{side}: POST join", join_grant(net, user, room_id))
-    rtc = RtcClient()
-    await rtc.sio.connect(
+    # No STUN or TURN: every candidate is a host candidate on 127.0.0.1.
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    party = Party(side, user, RtcClient(), grant, pc)
+    parties.append(party)
+    party.watch()
+    connecting = party.rtc.sio.connect(
         url,
         namespaces=[NAMESPACE],
         auth={"token": grant["token"]},
         transports=["websocket"],
         wait_timeout=STEP,
     )
-    # No STUN or TURN: every candidate is a host candidate on 127.0.0.1.
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    party = Party(side, user, rtc, grant, pc)
-    party.watch()
+    try:
+        await within(STEP, f"{side}: connect to {NAMESPACE}", connecting)
+    except socketio.exceptions.ConnectionError as error:
+        raise AssertionError(f"{side}: /rtc refused: {error} {party.rtc.refusal}") from None
     return party
 
 
@@ -435,10 +440,8 @@ async def visit(
     room_id = (await book_visit(net))["room_id"]
     result["room_id"] = room_id
     mark("booked")
-    doctor = await arrive(net, "doctor", "doctor_a", room_id, url)
-    parties.append(doctor)
-    patient = await arrive(net, "patient", "patient_self", room_id, url)
-    parties.append(patient)
+    doctor = await arrive(net, "doctor", "doctor_a", room_id, url, parties)
+    patient = await arrive(net, "patient", "patient_self", room_id, url, parties)
     result["joins"] = await admit_patient(doctor, patient)
     mark("admitted")
     await negotiate(doctor, patient)
