@@ -25,7 +25,7 @@ def _without_request_id(body: dict[str, Any]) -> dict[str, Any]:
 
 async def _login(client: TestClient[Any, Any], username: str, password: str) -> Any:
     # A browser sends Origin with every POST; a cookie without it is refused as CSRF.
-    origin = {"Origin": f"http://{client.host}:{client.port}"}
+    origin = {"Origin": client.app[keys.SETTINGS].public_url}
     return await client.post(
         "/api/v1/auth/login", json={"username": username, "password": password}, headers=origin
     )

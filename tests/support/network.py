@@ -50,8 +50,8 @@ class Network:
 
     @property
     def origin(self) -> dict[str, str]:
-        """The Origin header a same-site browser would send."""
-        return {"Origin": f"http://{self.client.host}:{self.client.port}"}
+        """The Origin header a same-site browser would send: the public URL's."""
+        return {"Origin": self.client.app[keys.SETTINGS].public_url}
 
 
 async def build_network(client: TestClient[Any, Any], settings: Settings) -> Network:
