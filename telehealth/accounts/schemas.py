@@ -172,6 +172,13 @@ class MeUpdate(In):
     locale: Locale | None = None
 
 
+class PasswordChange(In):
+    """One's own password change: the current password, then the new one."""
+
+    current_password: Password
+    new_password: NewPassword
+
+
 class FacilityRef(Out):
     """A short reference to a facility."""
 

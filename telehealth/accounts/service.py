@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import overload
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +26,8 @@ from telehealth.auth import policy
 from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
+from telehealth.auth.sessions import end_all_sessions
+from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import Conflict, ErrorCode, InvalidInput, NotFound
 
@@ -75,10 +79,14 @@ class AccountsService:
     """Facilities, staff accounts, patient records and practitioner lookup."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], passwords: PasswordHasher
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        passwords: PasswordHasher,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._passwords = passwords
+        self._clock = clock
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker)
@@ -179,7 +187,11 @@ class AccountsService:
             return user_out(user)
 
     async def update_user(self, ctx: AuditContext, user_id: str, data: s.UserUpdate) -> s.UserOut:
-        """Change a user's name, roles, facility or active flag (admin)."""
+        """Change a user's name, roles, facility or active flag (admin).
+
+        Taking access away (deactivation, a role removed, a move to another facility) ends
+        every session and token of the user for good: reactivation revives none of them.
+        """
         changes = data.model_dump(exclude_unset=True)
         async with self._uow() as uow:
             repo = AccountsRepository(uow.session)
@@ -189,14 +201,19 @@ class AccountsService:
             new_facility = changes.get("facility_id")
             if new_facility is not None and await repo.facility(new_facility) is None:
                 raise InvalidInput("facility_id names no facility.")
+            revoke = _takes_access_away(user, changes)
             roles = changes.pop("roles", None)
             if roles is not None:
                 user.roles = [UserRole(role=Role(r).value) for r in sorted(set(roles))]
             for field, value in changes.items():
                 setattr(user, field, value)
             await uow.flush()
+            ended = await end_all_sessions(uow.session, user.id, self._clock()) if revoke else 0
             await AuditLog(uow.session, ctx).record(
-                "user.update", "user", user.id, {"fields": sorted(data.model_fields_set)}
+                "user.update",
+                "user",
+                user.id,
+                {"fields": sorted(data.model_fields_set), "sessions_ended": ended},
             )
             await uow.commit()
             return user_out(user)
@@ -311,6 +328,16 @@ class AccountsService:
                 for p in page.items
             ]
             return s.PractitionerPage(items=items, next=page.next)
+
+
+def _takes_access_away(user: User, changes: dict[str, Any]) -> bool:
+    """True if an update removes something the user's sessions were granted under."""
+    roles = changes.get("roles")
+    return (
+        changes.get("active") is False
+        or (roles is not None and not user.role_set <= {Role(r) for r in roles})
+        or ("facility_id" in changes and changes["facility_id"] != user.facility_id)
+    )
 
 
 def _practitioner(user_id: str, licence_number: str | None, specialties: list[str]) -> Practitioner:

@@ -15,7 +15,7 @@ from telehealth.accounts.service import flush_unique, user_out
 from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
-from telehealth.auth.sessions import SessionStore, touch_due
+from telehealth.auth.sessions import SessionStore, end_all_sessions, touch_due
 from telehealth.auth.throttle import LoginThrottleStore, throttle_keys
 from telehealth.config import Settings
 from telehealth.db.base import utcnow
@@ -152,6 +152,36 @@ class AuthService:
                 await store.touch(principal.session_id, now)
                 await uow.commit()
         return principal
+
+    async def change_password(
+        self, ctx: AuditContext, principal: Principal, current: str, new: str
+    ) -> None:
+        """Replace the caller's password and end every session and token they hold.
+
+        The current password is checked under the sign-in throttle, so a stolen session
+        cannot be used to guess it faster than the sign-in form allows.
+        """
+        now = self._clock()
+        keys = throttle_keys(principal.username, ctx.client_address)
+        new_hash = await self._passwords.hash(new)
+        async with UnitOfWork(self._sessionmaker) as uow:
+            throttle = LoginThrottleStore(uow.session, self._settings.throttle)
+            await throttle.check(keys, now)
+            user = await AccountsRepository(uow.session).user(principal.user_id)
+            ok = await self._passwords.verify(user.password_hash if user else None, current)
+            if user is None or not ok:
+                await throttle.record_failure(keys, now)
+                await AuditLog(uow.session, ctx).record(
+                    "user.password_change_failed", "user", principal.user_id
+                )
+                await uow.commit()
+                raise InvalidCredentials(BAD_CREDENTIALS)
+            user.password_hash = new_hash
+            ended = await end_all_sessions(uow.session, user.id, now)
+            await AuditLog(uow.session, ctx).record(
+                "user.password_change", "user", user.id, {"sessions_ended": ended}
+            )
+            await uow.commit()
 
     async def sign_out(self, ctx: AuditContext, principal: Principal) -> None:
         """End the caller's session on the server."""

@@ -104,3 +104,20 @@ async def me(call: Call[None, Any]) -> s.MeOut:
 async def update_me(call: Call[s.MeUpdate, Any]) -> s.MeOut:
     """Name, phone, e-mail or language of the caller."""
     return await call.request.app[keys.ACCOUNTS].update_me(call.principal, call.audit, call.body)
+
+
+@routes.post(
+    "/api/v1/me/password",
+    summary="Change one's own password; every session and token of the user ends",
+    body=s.PasswordChange,
+    status=204,
+    errors=(401, 429),
+)
+async def change_password(call: Call[s.PasswordChange, Any]) -> web.StreamResponse:
+    """Check the current password, set the new one and sign the user out everywhere."""
+    await call.request.app[keys.AUTH].change_password(
+        call.audit, call.principal, call.body.current_password, call.body.new_password
+    )
+    response = web.Response(status=204)
+    response.del_cookie(call.request.app[keys.SETTINGS].sessions.cookie_name, path="/")
+    return response
