@@ -24,6 +24,7 @@ from telehealth.accounts.models import (
 from telehealth.accounts.repository import AccountsRepository
 from telehealth.auth import policy
 from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.password_rules import check_new_password
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
 from telehealth.auth.sessions import end_all_sessions
@@ -75,6 +76,17 @@ async def flush_unique(uow: UnitOfWork, what: str) -> None:
         raise Conflict(f"{what} already exists.", code=ErrorCode.ALREADY_EXISTS) from exc
 
 
+async def facility_words(
+    sessionmaker: async_sessionmaker[AsyncSession], facility_id: str | None
+) -> tuple[str, ...]:
+    """The name and code of a facility, which a password of its staff must not be built from."""
+    if facility_id is None:
+        return ()
+    async with UnitOfWork(sessionmaker, read_only=True) as uow:
+        facility = await AccountsRepository(uow.session).facility(facility_id)
+        return (facility.name, facility.code) if facility else ()
+
+
 class AccountsService:
     """Facilities, staff accounts, patient records and practitioner lookup."""
 
@@ -124,6 +136,8 @@ class AccountsService:
 
     async def create_user(self, ctx: AuditContext, data: s.UserCreate) -> s.UserOut:
         """Create a staff account, with a practitioner profile for clinicians (admin)."""
+        facility = await facility_words(self._sessionmaker, data.facility_id)
+        await check_new_password(data.password, data.username, data.full_name, *facility)
         password_hash = await self._passwords.hash(data.password)
         async with self._uow() as uow:
             repo = AccountsRepository(uow.session)

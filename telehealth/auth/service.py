@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telehealth.accounts import schemas as s
 from telehealth.accounts.models import Patient, Role, User, UserRole
 from telehealth.accounts.repository import AccountsRepository
-from telehealth.accounts.service import flush_unique, user_out
+from telehealth.accounts.service import facility_words, flush_unique, user_out
 from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.password_rules import check_new_password
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
 from telehealth.auth.sessions import SessionStore, end_all_sessions, touch_due
@@ -65,6 +66,7 @@ class AuthService:
 
     async def register_patient(self, ctx: AuditContext, data: s.RegisterIn) -> s.UserOut:
         """Self-registration: a patient login and its patient record, in one transaction."""
+        await check_new_password(data.password, data.username, data.full_name, data.email)
         password_hash = await self._passwords.hash(data.password)
         async with UnitOfWork(self._sessionmaker) as uow:
             user = User(
@@ -163,6 +165,8 @@ class AuthService:
         """
         now = self._clock()
         keys = throttle_keys(principal.username, ctx.client_address)
+        facility = await facility_words(self._sessionmaker, principal.facility_id)
+        await check_new_password(new, principal.username, principal.full_name, *facility)
         new_hash = await self._passwords.hash(new)
         async with UnitOfWork(self._sessionmaker) as uow:
             throttle = LoginThrottleStore(uow.session, self._settings.throttle)
