@@ -283,10 +283,17 @@ class AccountsService:
                 created_by=principal.user_id,
             )
             repo.add(patient)
+            # Unique per facility only: a clash here is with a record the caller can see.
             await flush_unique(uow, "A patient with this national id or insurance number")
-            await AuditLog(uow.session, ctx).record(
+            audit = AuditLog(uow.session, ctx)
+            await audit.record(
                 "patient.create", "patient", patient.id, {"home_facility_id": facility_id}
             )
+            elsewhere = await repo.same_identifiers_elsewhere(patient)
+            if elsewhere:
+                await audit.record(
+                    "patient.possible_duplicate", "patient", patient.id, {"matches": elsewhere}
+                )
             await uow.commit()
             return patient_out(patient)
 
