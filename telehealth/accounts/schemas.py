@@ -72,6 +72,12 @@ class RegisterIn(In):
     sex: Sex | None = None
 
 
+class RegistrationOut(Out):
+    """The one answer to a registration, whatever happened to the username."""
+
+    detail: str
+
+
 class LoginIn(In):
     """Username and password."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,12 +17,14 @@ from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.password_rules import check_new_password
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
+from telehealth.auth.registration import registration_notice
 from telehealth.auth.sessions import SessionStore, end_all_sessions, touch_due
-from telehealth.auth.throttle import LoginThrottleStore, throttle_keys
+from telehealth.auth.throttle import Counter, LoginThrottleStore, throttle_keys
 from telehealth.config import Settings
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
-from telehealth.errors import InvalidCredentials
+from telehealth.errors import Conflict, InvalidCredentials, RateLimited
+from telehealth.outbox.writer import Outbox
 
 BAD_CREDENTIALS = "The username or password is not correct."
 
@@ -64,7 +67,55 @@ class AuthService:
         self._settings = settings
         self._clock = clock
 
-    async def register_patient(self, ctx: AuditContext, data: s.RegisterIn) -> s.UserOut:
+    async def request_registration(self, ctx: AuditContext, data: s.RegisterIn) -> None:
+        """Self-registration from outside: throttled per address, and the same answer
+        whether the username was free or taken (the registrant is told which out of
+        band, at the phone and e-mail they gave)."""
+        await self._count_registration(ctx)
+        outcome = "created"
+        try:
+            await self.register_patient(ctx, data, notify=True)
+        except Conflict:
+            outcome = "taken"
+        if outcome == "taken":
+            async with UnitOfWork(self._sessionmaker) as uow:
+                await Outbox(uow.session).queue(
+                    registration_notice(
+                        "taken",
+                        data.username,
+                        data.phone,
+                        data.email,
+                        data.locale or "vi",
+                        self._clock(),
+                    )
+                )
+                await AuditLog(uow.session, ctx).record(
+                    "user.register_refused", "user", None, {"reason": "username_taken"}
+                )
+                await uow.commit()
+
+    async def _count_registration(self, ctx: AuditContext) -> None:
+        if ctx.client_address is None:
+            return
+        policy, now = self._settings.throttle, self._clock()
+        async with UnitOfWork(self._sessionmaker) as uow:
+            throttle = LoginThrottleStore(uow.session, policy)
+            # An address locked out of sign-in may not register either.
+            if await throttle.locked_out(f"address:{ctx.client_address}", now):
+                raise RateLimited(
+                    "Too many attempts from this address; try again later.", retry_after=60
+                )
+            await throttle.count_attempt(
+                f"register:{ctx.client_address}",
+                policy.registrations_per_address,
+                policy.registration_window,
+                now,
+            )
+            await uow.commit()
+
+    async def register_patient(
+        self, ctx: AuditContext, data: s.RegisterIn, *, notify: bool = False
+    ) -> s.UserOut:
         """Self-registration: a patient login and its patient record, in one transaction."""
         await check_new_password(data.password, data.username, data.full_name, data.email)
         password_hash = await self._passwords.hash(data.password)
@@ -91,6 +142,17 @@ class AuthService:
             await uow.flush()
             audit = AuditLog(uow.session, AuditContext(user.id, ctx.client_address, ctx.request_id))
             await audit.record("user.register", "user", user.id, {"patient_id": patient.id})
+            if notify:
+                await Outbox(uow.session).queue(
+                    registration_notice(
+                        "created",
+                        user.username,
+                        data.phone,
+                        data.email,
+                        data.locale or "vi",
+                        self._clock(),
+                    )
+                )
             await uow.commit()
             return user_out(user)
 
@@ -103,8 +165,9 @@ class AuthService:
         user_agent: str | None,
     ) -> SignIn:
         """Check the password under throttling and open a new session or token."""
-        now = self._clock()
         keys = throttle_keys(username, ctx.client_address)
+        await self._wait_for_throttle(keys)
+        now = self._clock()
         async with UnitOfWork(self._sessionmaker) as uow:
             throttle = LoginThrottleStore(uow.session, self._settings.throttle)
             await throttle.check(keys, now)
@@ -120,7 +183,7 @@ class AuthService:
                 )
                 await uow.commit()
                 raise InvalidCredentials(BAD_CREDENTIALS)
-            await throttle.reset_account(username)
+            await throttle.reset_pair(username, ctx.client_address)
             if self._passwords.needs_rehash(user.password_hash):
                 user.password_hash = await self._passwords.hash(password)
             issued = await SessionStore(uow.session, self._settings.sessions).issue(
@@ -132,6 +195,15 @@ class AuthService:
             return SignIn(
                 issued.token, issued.row.expires_at, principal_of(user, issued.row.id, kind)
             )
+
+    async def _wait_for_throttle(self, keys: dict[str, Counter]) -> None:
+        """Refuse a locked-out attempt, and wait out an account's slow-down with no
+        transaction open (SQLite has one connection; waiting must hold nothing)."""
+        async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
+            throttle = LoginThrottleStore(uow.session, self._settings.throttle)
+            delay = await throttle.check(keys, self._clock())
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def resolve(self, token: str, kind: str) -> Principal | None:
         """The caller a session cookie or bearer token belongs to, if it is still live."""
@@ -163,8 +235,9 @@ class AuthService:
         The current password is checked under the sign-in throttle, so a stolen session
         cannot be used to guess it faster than the sign-in form allows.
         """
-        now = self._clock()
         keys = throttle_keys(principal.username, ctx.client_address)
+        await self._wait_for_throttle(keys)
+        now = self._clock()
         facility = await facility_words(self._sessionmaker, principal.facility_id)
         await check_new_password(new, principal.username, principal.full_name, *facility)
         new_hash = await self._passwords.hash(new)

@@ -113,8 +113,9 @@ async def build_network(client: TestClient[Any, Any], settings: Settings) -> Net
             "phone": "0912345678",
         },
     )
-    assert resp.status == 201, await resp.text()
-    net.users["patient_self"] = (await resp.json())["id"]
+    # Registration answers the same whether the username was free: the id comes from /me.
+    assert resp.status == 202, await resp.text()
     me = await client.get("/api/v1/me", headers=await net.headers("patient_self"))
+    net.users["patient_self"] = (await me.json())["id"]
     net.patients["patient_self"] = (await me.json())["patient_id"]
     return net
