@@ -23,7 +23,7 @@ from telehealth.accounts.models import (
 )
 from telehealth.accounts.repository import AccountsRepository
 from telehealth.auth import policy
-from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.audit import AuditContext, AuditLog, audit_refusal
 from telehealth.auth.password_rules import check_new_password
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
@@ -319,9 +319,10 @@ class AccountsService:
     ) -> s.PatientOut:
         """One patient record, if the caller may see it; every read is audited."""
         async with self._uow() as uow:
-            patient = policy.ensure_patient_visible(
-                principal, await AccountsRepository(uow.session).patient(patient_id)
-            )
+            found = await AccountsRepository(uow.session).patient(patient_id)
+            if found is not None and not policy.may_view_patient(principal, found):
+                await audit_refusal(uow, ctx, "patient", found)
+            patient = policy.ensure_patient_visible(principal, found)
             await AuditLog(uow.session, ctx).record("patient.read", "patient", patient.id)
             await uow.commit()
             return patient_out(patient)
