@@ -72,27 +72,21 @@ class AuthService:
         whether the username was free or taken (the registrant is told which out of
         band, at the phone and e-mail they gave)."""
         await self._count_registration(ctx)
-        outcome = "created"
         try:
             await self.register_patient(ctx, data, notify=True)
         except Conflict:
-            outcome = "taken"
-        if outcome == "taken":
-            async with UnitOfWork(self._sessionmaker) as uow:
-                await Outbox(uow.session).queue(
-                    registration_notice(
-                        "taken",
-                        data.username,
-                        data.phone,
-                        data.email,
-                        data.locale or "vi",
-                        self._clock(),
-                    )
-                )
-                await AuditLog(uow.session, ctx).record(
-                    "user.register_refused", "user", None, {"reason": "username_taken"}
-                )
-                await uow.commit()
+            await self._tell_username_taken(ctx, data)
+
+    async def _tell_username_taken(self, ctx: AuditContext, data: s.RegisterIn) -> None:
+        async with UnitOfWork(self._sessionmaker) as uow:
+            notice = registration_notice(
+                "taken", data.username, data.phone, data.email, data.locale or "vi", self._clock()
+            )
+            await Outbox(uow.session).queue(notice)
+            await AuditLog(uow.session, ctx).record(
+                "user.register_refused", "user", None, {"reason": "username_taken"}
+            )
+            await uow.commit()
 
     async def _count_registration(self, ctx: AuditContext) -> None:
         if ctx.client_address is None:
