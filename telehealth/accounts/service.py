@@ -222,13 +222,12 @@ class AccountsService:
             for field, value in changes.items():
                 setattr(user, field, value)
             await uow.flush()
-            ended = await end_all_sessions(uow.session, user.id, self._clock()) if revoke else 0
-            await AuditLog(uow.session, ctx).record(
-                "user.update",
-                "user",
-                user.id,
-                {"fields": sorted(data.model_fields_set), "sessions_ended": ended},
-            )
+            details: dict[str, Any] = {"fields": sorted(data.model_fields_set)}
+            if revoke:
+                details["sessions_ended"] = await end_all_sessions(
+                    uow.session, user.id, self._clock()
+                )
+            await AuditLog(uow.session, ctx).record("user.update", "user", user.id, details)
             await uow.commit()
             return user_out(user)
 
