@@ -65,8 +65,10 @@ def create_app(settings: Settings) -> web.Application:
             for m in (
                 context_middleware,
                 error_middleware,
-                csrf_middleware,
                 auth_middleware,
+                # After auth: only a request the auth middleware authenticated by a valid
+                # bearer token is exempt from the cross-site check.
+                csrf_middleware,
                 locale_middleware,
             )
         ],

@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_attachments_check)
 
     demo = sub.add_parser("demo", help="load a demo network (Vietnamese)")
-    demo.add_argument("--password", default="telehealth-demo", help="password of every demo user")
+    demo.add_argument(
+        "--password", default="may-bay-qua-nui-xa", help="password of every demo user"
+    )
     demo.set_defaults(run=_demo)
     return parser
 

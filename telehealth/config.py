@@ -55,12 +55,22 @@ class SessionPolicy:
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    """Failed-login limits per account and per client address within one window."""
+    """Failed-login limits within one window (see `auth/throttle.py`), and registrations.
+
+    A pair (account, address) is locked out progressively, an address outright; an
+    account is only slowed down, so a stranger cannot lock its owner out.
+    """
 
     window: timedelta = timedelta(minutes=15)
-    per_account: int = 5
+    per_pair: int = 5
+    first_lockout: timedelta = timedelta(minutes=1)
     per_address: int = 20
     lockout: timedelta = timedelta(minutes=15)
+    per_account: int = 10
+    account_delay: timedelta = timedelta(milliseconds=250)
+    max_account_delay: timedelta = timedelta(seconds=4)
+    registrations_per_address: int = 10
+    registration_window: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True)

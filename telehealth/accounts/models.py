@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from telehealth.db.base import Base, new_id, utcnow
@@ -102,15 +102,25 @@ class UserRole(Base):
 
 
 class Patient(Base):
-    """A person who receives care; may exist without a login (booked on their behalf)."""
+    """A person who receives care; may exist without a login (booked on their behalf).
+
+    National id and insurance number are unique per home facility, not across the
+    network: refusing one registered elsewhere would tell staff that a person they cannot
+    see is a patient there. Such records are flagged (`patient.possible_duplicate` in the
+    audit log) for the merge workflow in docs/security.md.
+    """
 
     __tablename__ = "patients"
+    __table_args__ = (
+        UniqueConstraint("home_facility_id", "national_id"),
+        UniqueConstraint("home_facility_id", "insurance_number"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True, unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
-    national_id: Mapped[str | None] = mapped_column(String(12), nullable=True, unique=True)
-    insurance_number: Mapped[str | None] = mapped_column(String(15), nullable=True, unique=True)
+    national_id: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
+    insurance_number: Mapped[str | None] = mapped_column(String(15), nullable=True, index=True)
     date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)
     sex: Mapped[str | None] = mapped_column(String(8), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)

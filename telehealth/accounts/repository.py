@@ -109,6 +109,26 @@ class AccountsRepository:
             )
         return await paginate(self.session, stmt, Patient.created_at, Patient.id, limit, cursor)
 
+    async def same_identifiers_elsewhere(self, patient: Patient) -> list[str]:
+        """Ids of patients at other facilities with the national id or insurance number of
+        `patient`: candidates for the merge workflow, never shown to the caller."""
+        matches = [
+            column == value
+            for column, value in (
+                (Patient.national_id, patient.national_id),
+                (Patient.insurance_number, patient.insurance_number),
+            )
+            if value is not None
+        ]
+        if not matches:
+            return []
+        stmt = (
+            select(Patient.id)
+            .where(or_(*matches), Patient.id != patient.id)
+            .order_by(Patient.created_at, Patient.id)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
     def _practitioners(self) -> Select[Practitioner]:
         return select(Practitioner).options(selectinload(Practitioner.specialties))
 

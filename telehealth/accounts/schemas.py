@@ -72,6 +72,12 @@ class RegisterIn(In):
     sex: Sex | None = None
 
 
+class RegistrationOut(Out):
+    """The one answer to a registration, whatever happened to the username."""
+
+    detail: str
+
+
 class LoginIn(In):
     """Username and password."""
 
@@ -170,6 +176,13 @@ class MeUpdate(In):
     phone: Phone | None = None
     email: Email | None = None
     locale: Locale | None = None
+
+
+class PasswordChange(In):
+    """One's own password change: the current password, then the new one."""
+
+    current_password: Password
+    new_password: NewPassword
 
 
 class FacilityRef(Out):

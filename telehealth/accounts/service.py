@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import overload
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
@@ -21,9 +23,12 @@ from telehealth.accounts.models import (
 )
 from telehealth.accounts.repository import AccountsRepository
 from telehealth.auth import policy
-from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.audit import AuditContext, AuditLog, audit_refusal
+from telehealth.auth.password_rules import check_new_password
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
+from telehealth.auth.sessions import end_all_sessions
+from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import Conflict, ErrorCode, InvalidInput, NotFound
 
@@ -71,14 +76,29 @@ async def flush_unique(uow: UnitOfWork, what: str) -> None:
         raise Conflict(f"{what} already exists.", code=ErrorCode.ALREADY_EXISTS) from exc
 
 
+async def facility_words(
+    sessionmaker: async_sessionmaker[AsyncSession], facility_id: str | None
+) -> tuple[str, ...]:
+    """The name and code of a facility, which a password of its staff must not be built from."""
+    if facility_id is None:
+        return ()
+    async with UnitOfWork(sessionmaker, read_only=True) as uow:
+        facility = await AccountsRepository(uow.session).facility(facility_id)
+        return (facility.name, facility.code) if facility else ()
+
+
 class AccountsService:
     """Facilities, staff accounts, patient records and practitioner lookup."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], passwords: PasswordHasher
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        passwords: PasswordHasher,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._passwords = passwords
+        self._clock = clock
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker)
@@ -116,6 +136,8 @@ class AccountsService:
 
     async def create_user(self, ctx: AuditContext, data: s.UserCreate) -> s.UserOut:
         """Create a staff account, with a practitioner profile for clinicians (admin)."""
+        facility = await facility_words(self._sessionmaker, data.facility_id)
+        await check_new_password(data.password, data.username, data.full_name, *facility)
         password_hash = await self._passwords.hash(data.password)
         async with self._uow() as uow:
             repo = AccountsRepository(uow.session)
@@ -179,7 +201,11 @@ class AccountsService:
             return user_out(user)
 
     async def update_user(self, ctx: AuditContext, user_id: str, data: s.UserUpdate) -> s.UserOut:
-        """Change a user's name, roles, facility or active flag (admin)."""
+        """Change a user's name, roles, facility or active flag (admin).
+
+        Taking access away (deactivation, a role removed, a move to another facility) ends
+        every session and token of the user for good: reactivation revives none of them.
+        """
         changes = data.model_dump(exclude_unset=True)
         async with self._uow() as uow:
             repo = AccountsRepository(uow.session)
@@ -189,15 +215,19 @@ class AccountsService:
             new_facility = changes.get("facility_id")
             if new_facility is not None and await repo.facility(new_facility) is None:
                 raise InvalidInput("facility_id names no facility.")
+            revoke = _takes_access_away(user, changes)
             roles = changes.pop("roles", None)
             if roles is not None:
                 user.roles = [UserRole(role=Role(r).value) for r in sorted(set(roles))]
             for field, value in changes.items():
                 setattr(user, field, value)
             await uow.flush()
-            await AuditLog(uow.session, ctx).record(
-                "user.update", "user", user.id, {"fields": sorted(data.model_fields_set)}
-            )
+            details: dict[str, Any] = {"fields": sorted(data.model_fields_set)}
+            if revoke:
+                details["sessions_ended"] = await end_all_sessions(
+                    uow.session, user.id, self._clock()
+                )
+            await AuditLog(uow.session, ctx).record("user.update", "user", user.id, details)
             await uow.commit()
             return user_out(user)
 
@@ -252,10 +282,17 @@ class AccountsService:
                 created_by=principal.user_id,
             )
             repo.add(patient)
+            # Unique per facility only: a clash here is with a record the caller can see.
             await flush_unique(uow, "A patient with this national id or insurance number")
-            await AuditLog(uow.session, ctx).record(
+            audit = AuditLog(uow.session, ctx)
+            await audit.record(
                 "patient.create", "patient", patient.id, {"home_facility_id": facility_id}
             )
+            elsewhere = await repo.same_identifiers_elsewhere(patient)
+            if elsewhere:
+                await audit.record(
+                    "patient.possible_duplicate", "patient", patient.id, {"matches": elsewhere}
+                )
             await uow.commit()
             return patient_out(patient)
 
@@ -281,9 +318,10 @@ class AccountsService:
     ) -> s.PatientOut:
         """One patient record, if the caller may see it; every read is audited."""
         async with self._uow() as uow:
-            patient = policy.ensure_patient_visible(
-                principal, await AccountsRepository(uow.session).patient(patient_id)
-            )
+            found = await AccountsRepository(uow.session).patient(patient_id)
+            if found is not None and not policy.may_view_patient(principal, found):
+                await audit_refusal(uow, ctx, "patient", found)
+            patient = policy.ensure_patient_visible(principal, found)
             await AuditLog(uow.session, ctx).record("patient.read", "patient", patient.id)
             await uow.commit()
             return patient_out(patient)
@@ -311,6 +349,16 @@ class AccountsService:
                 for p in page.items
             ]
             return s.PractitionerPage(items=items, next=page.next)
+
+
+def _takes_access_away(user: User, changes: dict[str, Any]) -> bool:
+    """True if an update removes something the user's sessions were granted under."""
+    roles = changes.get("roles")
+    return (
+        changes.get("active") is False
+        or (roles is not None and not user.role_set <= {Role(r) for r in roles})
+        or ("facility_id" in changes and changes["facility_id"] != user.facility_id)
+    )
 
 
 def _practitioner(user_id: str, licence_number: str | None, specialties: list[str]) -> Practitioner:

@@ -7,13 +7,14 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.auth.models import AuditEvent
 from telehealth.db.base import new_id, utcnow
+from telehealth.db.uow import UnitOfWork
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it only has to be the same for every node sharing the database.
@@ -103,6 +104,44 @@ class AuditLog:
             await self._session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK}
             )
+
+
+async def record_list_read(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ctx: AuditContext,
+    action: str,
+    ids: list[str],
+    object_type: str | None = None,
+    object_id: str | None = None,
+    **details: Any,
+) -> None:
+    """One audit event for a list read, naming every record shown; none for an empty list.
+
+    Lists are read in read-only units of work; the event is written in a short one of
+    its own before the list is returned, so nothing is shown that is not audited.
+    """
+    if not ids:
+        return
+    async with UnitOfWork(sessionmaker) as uow:
+        await AuditLog(uow.session, ctx).record(
+            action, object_type or action.split(".")[0], object_id, {"ids": ids, **details}
+        )
+        await uow.commit()
+
+
+class _Identified(Protocol):
+    id: str
+
+
+async def audit_refusal(
+    uow: UnitOfWork, ctx: AuditContext, object_type: str, record: _Identified | None
+) -> None:
+    """Record and commit a refused read of an existing record (`<type>.read_refused`),
+    before the caller answers 404 as for a missing one; a missing one records nothing."""
+    if record is None:
+        return
+    await AuditLog(uow.session, ctx).record(f"{object_type}.read_refused", object_type, record.id)
+    await uow.commit()
 
 
 @dataclass

@@ -131,10 +131,20 @@ class SessionStore:
             .values(ended_at=now)
         )
 
-    async def end_all_for(self, user_id: str, now: datetime) -> None:
-        """End every session of a user (deactivation, password change)."""
-        await self._session.execute(
-            update(AuthSession)
-            .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
-            .values(ended_at=now)
-        )
+    async def end_all_for(self, user_id: str, now: datetime) -> int:
+        """End every session of a user (deactivation, password change); how many ended."""
+        return await end_all_sessions(self._session, user_id, now)
+
+
+async def end_all_sessions(session: AsyncSession, user_id: str, now: datetime) -> int:
+    """End every live session and token of a user for good, in the caller's transaction.
+
+    An ended row never comes back (`resolve` refuses it whatever the user's state), so
+    reactivating the user later revives none of them. Returns how many were ended.
+    """
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

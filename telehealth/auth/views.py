@@ -8,6 +8,7 @@ from aiohttp import web
 
 from telehealth import keys
 from telehealth.accounts import schemas as s
+from telehealth.auth.registration import REGISTRATION_RECEIVED
 from telehealth.auth.service import SignIn
 from telehealth.views.routing import Call, Routes, render
 
@@ -41,16 +42,18 @@ async def sign_in(call: Call[s.LoginIn, Any], kind: str) -> SignIn:
 
 @routes.post(
     "/api/v1/auth/register",
-    summary="Patient self-registration",
+    summary="Patient self-registration (the same answer whether the username was free)",
     public=True,
     body=s.RegisterIn,
-    response=s.UserOut,
-    status=201,
-    errors=(409,),
+    response=s.RegistrationOut,
+    status=202,
+    errors=(429,),
 )
-async def register(call: Call[s.RegisterIn, Any]) -> s.UserOut:
-    """Create a patient login and its patient record."""
-    return await call.request.app[keys.AUTH].register_patient(call.audit, call.body)
+async def register(call: Call[s.RegisterIn, Any]) -> s.RegistrationOut:
+    """Create a patient login and record if the username is free; the registrant learns
+    the outcome at the phone and e-mail they gave, never from this answer."""
+    await call.request.app[keys.AUTH].request_registration(call.audit, call.body)
+    return s.RegistrationOut(detail=REGISTRATION_RECEIVED)
 
 
 @routes.post(
@@ -104,3 +107,20 @@ async def me(call: Call[None, Any]) -> s.MeOut:
 async def update_me(call: Call[s.MeUpdate, Any]) -> s.MeOut:
     """Name, phone, e-mail or language of the caller."""
     return await call.request.app[keys.ACCOUNTS].update_me(call.principal, call.audit, call.body)
+
+
+@routes.post(
+    "/api/v1/me/password",
+    summary="Change one's own password; every session and token of the user ends",
+    body=s.PasswordChange,
+    status=204,
+    errors=(401, 429),
+)
+async def change_password(call: Call[s.PasswordChange, Any]) -> web.StreamResponse:
+    """Check the current password, set the new one and sign the user out everywhere."""
+    await call.request.app[keys.AUTH].change_password(
+        call.audit, call.principal, call.body.current_password, call.body.new_password
+    )
+    response = web.Response(status=204)
+    response.del_cookie(call.request.app[keys.SETTINGS].sessions.cookie_name, path="/")
+    return response

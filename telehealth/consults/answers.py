@@ -198,7 +198,9 @@ class ConsultAnswers(ConsultServiceBase):
 
     async def get(self, principal: Principal, ctx: AuditContext, consult_id: str) -> s.ConsultOut:
         """One consult: clinical content for parties, metadata for admins; audited."""
-        async with self._reading(principal, consult_id, least=policy.Access.METADATA) as opened:
+        async with self._reading(
+            principal, consult_id, least=policy.Access.METADATA, audited=ctx
+        ) as opened:
             await AuditLog(opened.uow.session, ctx).record(
                 "consult.read", "consult", opened.consult.id
             )
@@ -211,7 +213,7 @@ class ConsultAnswers(ConsultServiceBase):
     ) -> s.TimelineOut:
         """Every state change, message, attachment and opinion, oldest first; audited
         with `ctx` (None: the caller has audited its read of the consult already)."""
-        async with self._reading(principal, consult_id) as opened:
+        async with self._reading(principal, consult_id, audited=ctx) as opened:
             events = await opened.repo.events(consult_id)
             users = await AccountsRepository(opened.uow.session).users_by_ids(
                 {e.actor_id for e in events if e.actor_id}
@@ -236,7 +238,7 @@ class ConsultAnswers(ConsultServiceBase):
         self, principal: Principal, consult_id: str, ctx: AuditContext | None = None
     ) -> list[s.AmendmentOut]:
         """What each amendment of the request changed, with the values it replaced."""
-        async with self._reading(principal, consult_id) as opened:
+        async with self._reading(principal, consult_id, audited=ctx) as opened:
             rows = await opened.repo.amendments(consult_id)
             users = await AccountsRepository(opened.uow.session).users_by_ids(
                 {a.author_id for a in rows}
@@ -261,7 +263,7 @@ class ConsultAnswers(ConsultServiceBase):
         self, principal: Principal, consult_id: str, ctx: AuditContext | None = None
     ) -> list[s.OpinionOut]:
         """Every signed version of the opinion."""
-        async with self._reading(principal, consult_id) as opened:
+        async with self._reading(principal, consult_id, audited=ctx) as opened:
             rows = await opened.repo.opinions(consult_id)
             users = await AccountsRepository(opened.uow.session).users_by_ids(
                 {o.author_id for o in rows}

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.accounts.models import User
-from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.audit import AuditContext, AuditLog, audit_refusal
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
 from telehealth.consults import policy
@@ -146,15 +146,19 @@ class ConsultServiceBase:
         *,
         lock: bool = False,
         least: policy.Access = policy.Access.CLINICAL,
+        audited: AuditContext | None = None,
     ) -> AsyncIterator[Opened]:
         """A unit of work with the consult, if the caller may see at least `least` of it
-        (404 otherwise, so strangers cannot tell it exists)."""
+        (404 otherwise, so strangers cannot tell it exists). With `audited`, refusing an
+        existing consult is recorded as `consult.read_refused`."""
         async with self._uow() as uow:
             repo = ConsultRepository(uow.session)
             viewer = await self._viewer(repo, principal)
             consult = await repo.consult(consult_id, lock=lock)
             team = await repo.team(consult.id) if consult else set()
             if consult is None or policy.access(viewer, consult, team).value < least.value:
+                if audited is not None:
+                    await audit_refusal(uow, audited, "consult", consult)
                 raise NotFound("No such consult.")
             yield Opened(uow, repo, viewer, consult, team)
 

@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from telehealth.accounts.models import Role, User
 from telehealth.accounts.repository import AccountsRepository
-from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.audit import AuditContext, AuditLog, record_list_read
 from telehealth.auth.principal import Principal
 from telehealth.consults import policy
 from telehealth.consults import schemas as s
@@ -158,9 +158,11 @@ class ConsultTriage(ConsultServiceBase):
             await change.record("consult.request_info")
             return await change.finish()
 
-    async def list_consults(self, principal: Principal, query: s.ConsultQuery) -> s.ConsultPage:
+    async def list_consults(
+        self, principal: Principal, ctx: AuditContext, query: s.ConsultQuery
+    ) -> s.ConsultPage:
         """`queue=specialty`: the caller's specialty queues by deadline; `queue=mine`: own
-        requests and consults one works on."""
+        requests and consults one works on. One audit event names the consults shown."""
         async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             repo = ConsultRepository(uow.session)
             viewer = await self._viewer(repo, principal)
@@ -172,7 +174,10 @@ class ConsultTriage(ConsultServiceBase):
             else:
                 page = await repo.page(_mine(viewer, query), query.limit, query.cursor)
             items = await render_consults(uow.session, list(page.items), viewer)
-            return s.ConsultPage(items=items, next=page.next)
+        await record_list_read(
+            self._sessionmaker, ctx, "consult.list", [c.id for c in items], queue=query.queue
+        )
+        return s.ConsultPage(items=items, next=page.next)
 
     async def mark_overdue(self, limit: int = 100) -> int:
         """Mark requests past their deadline and tell the on-call specialist and the

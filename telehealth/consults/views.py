@@ -47,7 +47,7 @@ async def file_consult(call: Call[s.ConsultCreate, Any]) -> s.ConsultOut:
 )
 async def list_consults(call: Call[None, s.ConsultQuery]) -> s.ConsultPage:
     """`queue=specialty` lists the caller's specialty queues ordered by deadline."""
-    return await _consults(call).list_consults(call.principal, call.query)
+    return await _consults(call).list_consults(call.principal, call.audit, call.query)
 
 
 @routes.get(CONSULT, summary="One consult", roles=READERS, response=s.ConsultOut, errors=(404,))

@@ -64,7 +64,9 @@ async def appointments_page(call: Call[None, AppointmentsQuery]) -> web.Response
     query = s.AppointmentQuery.model_validate(
         {bound: timetable.clock(), "limit": PAGE_SIZE, "cursor": call.query.cursor}
     )
-    page = await call.request.app[keys.APPOINTMENTS].list_appointments(call.principal, query)
+    page = await call.request.app[keys.APPOINTMENTS].list_appointments(
+        call.principal, call.audit, query
+    )
     context = {"page": page, "view": call.query.view, "here": here(call.request)}
     return render_page(call.request, "appointments.html", context)
 

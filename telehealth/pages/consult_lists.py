@@ -131,7 +131,7 @@ async def consults_page(call: Call[None, ConsultListQuery]) -> web.Response:
             "cursor": call.query.cursor,
         }
     )
-    page = await call.request.app[keys.CONSULTS].list_consults(call.principal, query)
+    page = await call.request.app[keys.CONSULTS].list_consults(call.principal, call.audit, query)
     now, zone = timetable.clock(), local_zone(call.request)
     context_status = status.value if status else ""
     context = {

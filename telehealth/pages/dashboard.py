@@ -36,7 +36,9 @@ async def _upcoming(call: Call[None, PageQuery]) -> list[s.AppointmentOut]:
     query = s.AppointmentQuery.model_validate(
         {"from": timetable.clock(), "limit": UPCOMING_SHOWN * 2}
     )
-    page = await call.request.app[keys.APPOINTMENTS].list_appointments(call.principal, query)
+    page = await call.request.app[keys.APPOINTMENTS].list_appointments(
+        call.principal, call.audit, query
+    )
     return [a for a in page.items if a.status in ACTIVE_STATUSES][:UPCOMING_SHOWN]
 
 

@@ -12,6 +12,7 @@ from multidict import MultiDict
 from pydantic import BaseModel, ConfigDict
 
 from telehealth import keys
+from telehealth.auth.password_rules import WEAK_PASSWORD
 from telehealth.auth.sessions import csrf_token_for
 from telehealth.errors import DomainError, ErrorCode, InvalidInput
 from telehealth.views.i18n import SUPPORTED_LOCALES
@@ -81,6 +82,13 @@ SERVICE_MESSAGES: dict[str, tuple[str, str]] = {
     "A specialist needs at least one specialty.": (
         "specialties",
         N_("A specialist needs at least one specialty."),
+    ),
+    WEAK_PASSWORD: (
+        "password",
+        N_(
+            "This password is too easy to guess: avoid common passwords"
+            " and your own name, username or facility."
+        ),
     ),
 }
 

@@ -75,7 +75,9 @@ async def schedule_page(call: Call[None, ScheduleQuery]) -> web.Response:
             "cursor": q.cursor,
         }
     )
-    page = await call.request.app[keys.APPOINTMENTS].list_appointments(call.principal, query)
+    page = await call.request.app[keys.APPOINTMENTS].list_appointments(
+        call.principal, call.audit, query
+    )
     step = timedelta(days=1 if q.view == "day" else 7)
     params = {"view": q.view, "practitioner_id": practitioner_id or ""}
     rooms = [a.room_id for a in page.items if a.room_id and a.status in ACTIVE_STATUSES]

@@ -11,9 +11,8 @@ from telehealth import keys
 from telehealth.accounts import schemas as s
 from telehealth.auth.service import AuthService
 from telehealth.auth.views import set_session_cookie
-from telehealth.errors import Conflict, InvalidCredentials, InvalidInput, RateLimited
+from telehealth.errors import InvalidCredentials, InvalidInput, RateLimited
 from telehealth.pages.forms import (
-    USERNAME_TAKEN,
     FormState,
     PageQuery,
     form_failure,
@@ -34,10 +33,17 @@ BAD_CREDENTIALS = N_("The username or password is not correct.")
 TOO_MANY_ATTEMPTS = N_("Too many failed attempts. Please wait %(minutes)s min before trying again.")
 
 
+REGISTERED = N_(
+    "Registration received. We have sent a message to the phone number (and e-mail) you "
+    "gave; follow it to sign in."
+)
+
+
 class LoginQuery(PageQuery):
-    """Where to go after signing in."""
+    """Where to go after signing in; `registered` after the registration form."""
 
     next: str | None = pydantic.Field(default=None, max_length=500)
+    registered: bool = False
 
 
 def _auth(call: Call[Any, Any]) -> AuthService:
@@ -53,7 +59,8 @@ async def login_page(call: Call[None, LoginQuery]) -> web.Response:
     """The sign-in form; someone already signed in goes straight on."""
     if _signed_in(call):
         return see_other(local_path(call.query.next))
-    return _login_form(call.request, FormState(), local_path(call.query.next))
+    state = FormState(message=REGISTERED if call.query.registered else None)
+    return _login_form(call.request, state, local_path(call.query.next))
 
 
 @routes.post("/login", summary="Sign in from the form", page=True, public=True, query=LoginQuery)
@@ -132,16 +139,21 @@ async def register_page(call: Call[None, PageQuery]) -> web.Response:
 
 @routes.post("/register", summary="Register as a patient", page=True, public=True, query=PageQuery)
 async def register_submit(call: Call[None, PageQuery]) -> web.Response:
-    """Create the patient login and record, sign in, and go to the dashboard."""
+    """Register the patient, then go to the sign-in page with the same notice whether the
+    username was free or taken (the outcome is told out of band)."""
     form = await read_form(call.request, check_csrf=False)
     use_form_locale(call.request, form)
     try:
         data = parse_form(s.RegisterIn, form, locale=locale_of(call.request))
-        await _auth(call).register_patient(call.audit, data)
-    except (InvalidInput, Conflict) as error:
-        state = form_failure(form, error, conflict=("username", USERNAME_TAKEN))
+        await _auth(call).request_registration(call.audit, data)
+    except InvalidInput as error:
+        state = form_failure(form, error)
         return render_page(call.request, "register.html", {"form": state}, status=state.status)
-    signed_in = await _auth(call).sign_in(
-        call.audit, data.username, data.password, "cookie", call.request.headers.get("User-Agent")
-    )
-    return await _replace_session(call, signed_in.token, "/")
+    except RateLimited as limited:
+        state = FormState.of(form)
+        state.message, state.status = TOO_MANY_ATTEMPTS, 429
+        state.message_args = {"minutes": -(-limited.retry_after // 60)}
+        response = render_page(call.request, "register.html", {"form": state}, status=429)
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response
+    return see_other("/login?registered=1")

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.accounts.repository import AccountsRepository
-from telehealth.auth.audit import AuditContext, AuditLog
+from telehealth.auth.audit import AuditContext, AuditLog, audit_refusal
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
 from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
-from telehealth.errors import Conflict, ErrorCode, InvalidInput, Unprocessable
+from telehealth.errors import Conflict, ErrorCode, InvalidInput, NotFound, Unprocessable
 from telehealth.outbox.writer import Outbox
 from telehealth.rooms.models import RoomKind
 from telehealth.rooms.subjects import end_room_of, room_for
@@ -225,7 +225,11 @@ class AppointmentService:
         """One appointment, for its parties; the read is audited."""
         async with self._uow() as uow:
             repo = SchedulingRepository(uow.session)
-            parties, _ = await self._parties(repo, principal, appointment_id)
+            try:
+                parties, _ = await self._parties(repo, principal, appointment_id)
+            except NotFound:
+                await audit_refusal(uow, ctx, "appointment", await repo.appointment(appointment_id))
+                raise
             await AuditLog(uow.session, ctx).record(
                 "appointment.read", "appointment", appointment_id
             )
@@ -361,9 +365,12 @@ class AppointmentService:
             return out
 
     async def list_appointments(
-        self, principal: Principal, query: s.AppointmentQuery
+        self, principal: Principal, ctx: AuditContext, query: s.AppointmentQuery
     ) -> s.AppointmentPage:
-        """The caller's appointments: own (patients), own schedule, facility (coordinators)."""
+        """The caller's appointments: own (patients), own schedule, facility (coordinators).
+
+        One audit event names the appointments shown (they carry the reason for the visit).
+        """
         tz = ZoneInfo(self._settings.default_timezone)
         async with self._uow() as uow:
             repo = SchedulingRepository(uow.session)
@@ -381,6 +388,11 @@ class AppointmentService:
                 filters.append(Appointment.start_at < as_instant(query.to, tz, end_of_day=True))
             page = await repo.appointments(scope, filters, query.limit, query.cursor)
             items = await render_appointments(repo, list(page.items))
+            if items:
+                await AuditLog(uow.session, ctx).record(
+                    "appointment.list", "appointment", None, {"ids": [a.id for a in items]}
+                )
+                await uow.commit()
             return s.AppointmentPage(items=items, next=page.next)
 
     async def _scope(

@@ -175,8 +175,11 @@ class AvailabilityService:
             ],
         )
 
-    async def feed_appointments(self, token_hash: str) -> tuple[list[s.AppointmentOut], str] | None:
-        """Upcoming appointments of the practitioner a feed secret belongs to."""
+    async def feed_appointments(
+        self, ctx: AuditContext, token_hash: str
+    ) -> tuple[list[s.AppointmentOut], str] | None:
+        """Upcoming appointments of the practitioner a feed secret belongs to; the read is
+        audited (no actor: the secret is the credential) naming the appointments shown."""
         async with self._uow() as uow:
             repo = SchedulingRepository(uow.session)
             feed = await repo.feed_by_token_hash(token_hash)
@@ -186,8 +189,18 @@ class AvailabilityService:
             if row is None:
                 return None
             since = self._clock() - timedelta(days=7)
-            appts = await repo.active_from(feed.practitioner_id, since)
-            return await render_appointments(repo, appts), row[2].timezone
+            appts = await render_appointments(
+                repo, await repo.active_from(feed.practitioner_id, since)
+            )
+            if appts:
+                await AuditLog(uow.session, ctx).record(
+                    "calendar_feed.read",
+                    "practitioner",
+                    feed.practitioner_id,
+                    {"ids": [a.id for a in appts]},
+                )
+                await uow.commit()
+            return appts, row[2].timezone
 
     async def rotate_feed(
         self, principal: Principal, ctx: AuditContext, practitioner_id: str, token_hash: str | None

@@ -116,7 +116,7 @@ async def revoke_feed(call: Call[None, Any]) -> None:
 async def feed_ics(call: Call[None, CalendarQuery]) -> web.Response:
     """Upcoming visits without names or reasons; 404 for an unknown or revoked secret."""
     found = await call.request.app[keys.AVAILABILITY].feed_appointments(
-        calendar.feed_digest(call.path("secret"))
+        call.audit, calendar.feed_digest(call.path("secret"))
     )
     if found is None:
         raise NotFound("No such calendar feed.")

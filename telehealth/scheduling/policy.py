@@ -48,8 +48,8 @@ def ensure_may_book(
         return patient
     if principal.has(Role.DOCTOR, Role.SPECIALIST) and own_patient:
         return patient
-    if principal.has(Role.COORDINATOR, Role.DOCTOR, Role.SPECIALIST):
-        raise Forbidden("You can book only for your facility's patients.")
+    # A patient the caller may not book for answers like a missing one: a 403 here would
+    # tell a stranger that the id is a patient of some other facility.
     raise NotFound("No such patient.")
 
 

@@ -110,7 +110,9 @@ async def book(call: Call[s.AppointmentCreate, Any]) -> s.AppointmentOut:
 )
 async def list_appointments(call: Call[None, s.AppointmentQuery]) -> s.AppointmentPage:
     """Patients see their own; practitioners their schedule; coordinators their facility."""
-    return await call.request.app[keys.APPOINTMENTS].list_appointments(call.principal, call.query)
+    return await call.request.app[keys.APPOINTMENTS].list_appointments(
+        call.principal, call.audit, call.query
+    )
 
 
 @routes.get(APPOINTMENT, summary="One appointment", response=s.AppointmentOut, errors=(404,))

@@ -1,5 +1,5 @@
 """Middlewares of the HTTP edge, outermost first: context (request id, log, metrics,
-security headers), errors, CSRF, auth, locale."""
+security headers), errors, auth, CSRF, locale."""
 
 from __future__ import annotations
 
@@ -168,9 +168,10 @@ def _refuse_unrouted(request: web.Request) -> None:
 
 async def _resolve_principal(request: web.Request) -> Principal | None:
     auth_service = request.app[keys.AUTH]
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
+    # Any Authorization header, even an empty one, is an attempt at a bearer token and
+    # must be a valid one: it never falls back to the cookie (issue 10, item 7).
+    if "Authorization" in request.headers:
+        scheme, _, token = request.headers["Authorization"].partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Use 'Authorization: Bearer <token>'.")
         principal = await auth_service.resolve(token.strip(), "bearer")
@@ -185,13 +186,20 @@ async def _resolve_principal(request: web.Request) -> Principal | None:
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse cross-site writes: a foreign Origin always, a missing one when a cookie rides."""
-    if request.method in UNSAFE_METHODS and "Authorization" not in request.headers:
-        # Bearer requests are immune: browsers never add that header by themselves.
+    """Refuse cross-site writes: a foreign Origin always, a missing one when a cookie rides.
+
+    Runs after the caller is resolved: only a request authenticated by a valid bearer
+    token is exempt (a browser never adds one by itself); the mere presence of an
+    `Authorization` header proves nothing.
+    """
+    principal = request.get(keys.PRINCIPAL)
+    by_bearer = principal is not None and principal.via == "bearer"
+    if request.method in UNSAFE_METHODS and not by_bearer:
         origin = request.headers.get("Origin") or _origin_of(request.headers.get("Referer"))
         has_cookie = request.app[keys.SETTINGS].sessions.cookie_name in request.cookies
         if (origin is None and has_cookie) or (
-            origin is not None and origin not in _allowed_origins(request)
+            origin is not None
+            and origin.lower() != public_origin(request.app[keys.SETTINGS].public_url)
         ):
             raise DomainError(
                 "The request did not come from this site.", code=ErrorCode.CSRF_FAILED
@@ -209,10 +217,13 @@ def _origin_of(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
-def _allowed_origins(request: web.Request) -> set[str]:
-    public = _origin_of(request.app[keys.SETTINGS].public_url)
-    own = f"{request.scheme}://{request.host}"
-    return {o for o in (public, own) if o}
+def public_origin(public_url: str) -> str:
+    """The one origin whose writes are accepted: the configured public URL's.
+
+    Never the request's `Host`: that header is the client's to choose.
+    """
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 @web.middleware

@@ -101,7 +101,8 @@ PUBLIC = {
     ("GET", "/fhir/metadata"),
 }
 # Covered by tests of their own (they change who is signed in).
-ELSEWHERE = {("POST", "/api/v1/auth/logout")}
+# Changing one's password ends the caller's own token: tests/integration/test_revocation.py.
+ELSEWHERE = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/me/password")}
 
 
 def _path(net: Network, template: str) -> str:

@@ -170,11 +170,11 @@ async def test_a_patient_reading_their_own_record_is_audited(
     [
         ("POST", "/api/v1/facilities", "admin", "duplicate_facility", 409),
         ("POST", "/api/v1/users", "admin", "duplicate_user", 409),
-        ("GET", "/api/v1/patients/{patient_b}", "doctor_a", None, 404),
         ("POST", "/api/v1/facilities", "doctor_a", "new_facility", 403),
         ("POST", "/api/v1/facilities", "admin", "bad_timezone", 400),
     ],
-    ids=["duplicate-facility", "duplicate-user", "foreign-patient", "not-admin", "invalid"],
+    # A refused read of another facility's patient is audited: see the test below.
+    ids=["duplicate-facility", "duplicate-user", "not-admin", "invalid"],
 )
 async def test_a_refused_request_leaves_no_audit_row_and_no_gap(
     network: Network,
@@ -220,6 +220,21 @@ async def test_a_refused_request_leaves_no_audit_row_and_no_gap(
         f"/api/v1/patients/{network.patients['patient_a']}", headers=doctor
     )
     assert (await one_event(engine, mark, ok)).action == "patient.read"
+
+
+async def test_a_refused_patient_read_leaves_one_refusal_row(
+    network: Network, engine: AsyncEngine
+) -> None:
+    doctor = await network.headers("doctor_a")
+    mark = await last_seq(engine)
+    resp = await network.client.get(
+        f"/api/v1/patients/{network.patients['patient_b']}", headers=doctor
+    )
+    assert resp.status == 404
+    refused = await events_after(engine, mark)
+    assert [(e.seq, e.action, e.actor_id, e.object_id) for e in refused] == [
+        (mark + 1, "patient.read_refused", network.users["doctor_a"], network.patients["patient_b"])
+    ]
 
 
 async def test_failed_sign_ins_are_audited_without_an_actor(

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import sqlite
 from telehealth import keys
 from telehealth.accounts.models import Role
 from telehealth.accounts.schemas import PatientCreate
+from telehealth.auth.audit import AuditContext
 from telehealth.auth.principal import Principal
 from telehealth.consults.models import ConsultRequest
 from telehealth.consults.policy import Viewer
@@ -79,7 +80,7 @@ async def test_a_page_of_consults_takes_as_many_statements_as_a_page_of_two(
         for limit in (2, PAGE):
             with _counting(network) as statements:
                 page = await service.list_consults(
-                    principal, ConsultQuery(queue=queue, limit=limit)
+                    principal, AuditContext(), ConsultQuery(queue=queue, limit=limit)
                 )
             assert len(page.items) == limit
             assert all(c.assignees and c.patient for c in page.items)

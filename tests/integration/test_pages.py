@@ -445,7 +445,7 @@ async def test_bad_patient_form_is_shown_again_and_saves_nothing(network: Networ
 # --- self-registration ----------------------------------------------------------------------
 
 
-async def test_registration_signs_the_patient_in(client: TestClient[Any, Any]) -> None:
+async def test_registration_leads_to_the_sign_in_page(client: TestClient[Any, Any]) -> None:
     resp = await client.post(
         "/register",
         data={
@@ -459,7 +459,17 @@ async def test_registration_signs_the_patient_in(client: TestClient[Any, Any]) -
         allow_redirects=False,
     )
     assert resp.status == 303, await resp.text()
-    assert resp.cookies[COOKIE].value
+    assert resp.headers["Location"] == "/login?registered=1"
+    assert COOKIE not in resp.cookies
+    notice = await (await client.get(resp.headers["Location"])).text()
+    assert "Đã nhận đăng ký" in notice
+    signed_in = await client.post(
+        "/login",
+        data={"username": "hoangnam", "password": "một mật khẩu dài"},
+        headers=origin(client),
+        allow_redirects=False,
+    )
+    assert signed_in.status == 303
     text = await (await client.get("/")).text()
     assert 'id="s-patient"' in text
     assert "Hoàng Văn Nam" in text
@@ -485,21 +495,24 @@ async def test_registration_bad_input_is_shown_with_400(network: Network) -> Non
     assert "hoangnam" not in await usernames(network)
 
 
-async def test_registration_with_a_taken_username_is_409(network: Network) -> None:
+async def test_registration_with_a_taken_username_looks_like_any_other(network: Network) -> None:
     before = await usernames(network)
-    resp = await network.client.post(
-        "/register",
-        data={
-            "full_name": "Người Khác",
-            "phone": "0912345670",
-            "username": "patient_self",
-            "password": "một mật khẩu dài",
-        },
-        headers=origin(network.client),
-    )
-    assert resp.status == 409
-    assert "Tên đăng nhập này đã được sử dụng" in await resp.text()
-    assert await usernames(network) == before
+    answers = []
+    for username, phone in (("patient_self", "0912345670"), ("nguoi.khac", "0912345671")):
+        resp = await network.client.post(
+            "/register",
+            data={
+                "full_name": "Người Khác",
+                "phone": phone,
+                "username": username,
+                "password": "một mật khẩu dài",
+            },
+            headers=origin(network.client),
+            allow_redirects=False,
+        )
+        answers.append((resp.status, resp.headers["Location"], COOKIE in resp.cookies))
+    assert answers[0] == answers[1] == (303, "/login?registered=1", False)
+    assert await usernames(network) == before | {"nguoi.khac"}
 
 
 # --- what pages may contain ------------------------------------------------------------------

@@ -92,7 +92,8 @@ async def test_coordinator_cannot_book_elsewhere_for_a_foreign_patient(network: 
     pid = await open_every_day(network, "specialist")  # at C0, not the coordinator's D1
     slot = (await free_slots(network, pid))[0]["id"]
     resp = await _book(network, "coordinator_a", slot, patient="patient_b")  # patient of D2
-    assert resp.status == 403
+    # To the coordinator, patient_b does not exist (issue 10, item 6).
+    assert resp.status == 404
 
 
 async def test_patient_cannot_see_or_cancel_anothers_appointment(network: Network) -> None:

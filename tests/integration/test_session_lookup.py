@@ -102,7 +102,7 @@ async def test_a_touched_cookie_session_stays_alive_past_the_idle_timeout(
     network: Network,
 ) -> None:
     client = network.client
-    origin = {"Origin": f"http://{client.host}:{client.port}"}
+    origin = {"Origin": client.app[keys.SETTINGS].public_url}
     login = await client.post(
         "/api/v1/auth/login",
         json={"username": "doctor_a", "password": PASSWORD},

@@ -52,8 +52,8 @@ class Network:
 
     @property
     def origin(self) -> dict[str, str]:
-        """The Origin header a same-site browser would send."""
-        return {"Origin": f"http://{self.client.host}:{self.client.port}"}
+        """The Origin header a same-site browser would send: the public URL's."""
+        return {"Origin": self.client.app[keys.SETTINGS].public_url}
 
 
 async def build_network(client: TestClient[Any, Any], settings: Settings) -> Network:
@@ -115,8 +115,9 @@ async def build_network(client: TestClient[Any, Any], settings: Settings) -> Net
             "phone": "0912345678",
         },
     )
-    assert resp.status == 201, await resp.text()
-    net.users["patient_self"] = (await resp.json())["id"]
+    # Registration answers the same whether the username was free: the id comes from /me.
+    assert resp.status == 202, await resp.text()
     me = await client.get("/api/v1/me", headers=await net.headers("patient_self"))
+    net.users["patient_self"] = (await me.json())["id"]
     net.patients["patient_self"] = (await me.json())["patient_id"]
     return net

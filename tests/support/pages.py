@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from telehealth import keys
 from tests.support.network import PASSWORD, USERS, Network
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -26,7 +27,7 @@ async def with_every_token(network: Network) -> Network:
 
 def origin(client: TestClient[Any, Any]) -> dict[str, str]:
     """The Origin header a same-site browser sends with a form."""
-    return {"Origin": f"http://{client.host}:{client.port}"}
+    return {"Origin": client.app[keys.SETTINGS].public_url}
 
 
 async def browse_as(net: Network, username: str) -> None:
