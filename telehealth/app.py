@@ -31,7 +31,7 @@ from telehealth.scheduling import views as scheduling_views
 from telehealth.scheduling.appointments import AppointmentService
 from telehealth.scheduling.availability import AvailabilityService
 from telehealth.scheduling.search import SlotSearch
-from telehealth.views import health, openapi
+from telehealth.views import health, openapi, vendor
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
 from telehealth.views.middlewares import (
@@ -87,6 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     ):
         routes.register(app)
     pages.setup(app)
+    vendor.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     return app
 
