@@ -1,0 +1,76 @@
+"""The call page in headless Chromium: a patient and a doctor with fake cameras hold a visit
+(waiting room, admit, video both ways, chat, sound only and back, the outcome), with every
+packet on loopback (tests/browser/call_scenario.py, run in a network namespace with only
+`lo`). A 360x740 screenshot of the call is kept as an artefact."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_pages_call import require_socket_io
+from tests.support.browser import chromium_executable
+from tests.support.netns import ROOT, run_isolated
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ARTIFACTS_ENV = "TELEHEALTH_TEST_ARTIFACTS"
+
+
+def artifacts_dir() -> Path:
+    """Where screenshots are kept: $TELEHEALTH_TEST_ARTIFACTS, or tests/artifacts/."""
+    return Path(os.environ.get(ARTIFACTS_ENV) or ROOT / "tests" / "artifacts")
+
+
+async def test_visit_with_video_both_ways_sound_only_and_the_outcome(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    chromium_executable()
+    require_socket_io()
+    shots = artifacts_dir()
+    run = await run_isolated("tests.browser.call_scenario", "double", str(shots))
+    out = run.result
+    with capsys.disabled():
+        print(f"\ncall page screenshot (360x740): {out.get('screenshot', shots)}")
+    assert "error" not in out, (out.get("error"), out.get("traceback"), out.get("pages"))
+    assert run.returncode == 0, run.stderr
+    assert out["problems"] == []  # no JS error, CSP violation or failed request
+    assert out["server"]["problems"] == []  # every event was shaped as docs/rtc.md says
+
+    # The patient waited with the doctor told, and the doctor admitted them.
+    assert "Đang chờ bác sĩ cho vào" in out["patient_waiting_text"]
+    assert "bác sĩ biết bạn đang ở đây" in out["patient_waiting_text"].lower()
+    assert out["admit_label"].startswith("Admit ")
+    assert out["waiting_since"].startswith("waiting since ")
+
+    # Each sees the other's camera: a size, and frames decoded 1.5 s apart.
+    for side in ("patient_sees", "doctor_sees", "doctor_sees_again"):
+        assert out[side]["playing"], (side, out[side])
+    for side in ("patient_link", "doctor_link"):
+        link = out[side]
+        assert list(link["connection"].values()) == ["connected"], link
+        assert link["cap"] == 500, link  # the sending bitrate cap is applied
+        assert link["reports"].get("media") == 1, link
+    assert out["server"]["signals"] == ["answer", "candidate", "offer"]
+    assert out["chat_seen_by_doctor"]
+
+    # Sound only: the camera is released, sound goes on, the doctor sees video paused.
+    assert out["audio_only"] == {"sent_video_tracks": 0, "pressed": "true", "audio_tracks": 1}
+    assert out["doctor_placeholder"] == "Video paused (sound only)"
+    reports = out["server"]["audio_only_reports"]
+    assert [(r["on"], r["reason"]) for r in reports] == [(True, "user"), (False, "user")]
+
+    # A phone: nothing wider than the screen, every control at least 44 px high.
+    assert out["patient_scroll_width"] <= 360
+    assert out["small_targets"] == []
+    assert out["screenshot_bytes"] > 10_000
+
+    # The outcome: sent once with its idempotency key; the visit ends on both pages.
+    [outcome] = out["server"]["outcomes"]
+    assert outcome["diagnosis"] == {"code": "J02.9", "text": "Viêm họng cấp"}
+    assert outcome["disposition"] == "follow_up"
+    assert len(out["server"]["idempotency_keys"][0]) == 36
+    assert out["doctor_outcome_status"] == "The outcome is recorded and the visit is closed."
+    assert out["patient_end_status"] == "Buổi khám đã kết thúc."
