@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -26,12 +27,15 @@ from telehealth.db.engine import database_ctx
 from telehealth.fhir import views as fhir_views
 from telehealth.fhir.directory import FhirDirectory
 from telehealth.outbox.dispatcher import outbox_ctx
+from telehealth.rooms.service import RoomService
 from telehealth.scheduling import calendar_views
 from telehealth.scheduling import views as scheduling_views
 from telehealth.scheduling.appointments import AppointmentService
 from telehealth.scheduling.availability import AvailabilityService
 from telehealth.scheduling.search import SlotSearch
+from telehealth.signalling.server import SignallingServer, outside_http_edge, signalling_ctx
 from telehealth.views import health, openapi, vendor
+from telehealth.views import rooms as rooms_views
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
 from telehealth.views.middlewares import (
@@ -46,16 +50,25 @@ from telehealth.views.templating import STATIC_DIR, setup_templating
 STALE_UPLOAD_SECONDS = 3600.0
 
 
+def public_origin(public_url: str) -> str:
+    """The scheme, host and port of the public URL (browsers' Origin header)."""
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the application; nothing is opened until the app starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
-            context_middleware,
-            error_middleware,
-            csrf_middleware,
-            auth_middleware,
-            locale_middleware,
+            outside_http_edge(m)
+            for m in (
+                context_middleware,
+                error_middleware,
+                csrf_middleware,
+                auth_middleware,
+                locale_middleware,
+            )
         ],
     )
     app[keys.SETTINGS] = settings
@@ -71,6 +84,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(deadline_watch_ctx)
+    signalling = SignallingServer(settings.redis_url, public_origin(settings.public_url))
+    app[keys.SIGNALLING] = signalling
+    signalling.attach(app)
+    app.cleanup_ctx.append(signalling_ctx)
 
     for routes in (
         health.routes,
@@ -84,6 +101,7 @@ def create_app(settings: Settings) -> web.Application:
         attachment_views.routes,
         consult_stats_views.routes,
         rota_views.routes,
+        rooms_views.routes,
     ):
         routes.register(app)
     pages.setup(app)
@@ -111,4 +129,5 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.ATTACHMENTS] = attachments
     app[keys.ROTA] = OnCallRota(sessionmaker, settings)
     app[keys.FHIR] = FhirDirectory(sessionmaker)
+    app[keys.ROOMS] = RoomService(sessionmaker, settings)
     yield

@@ -5,10 +5,12 @@ Nothing here is read at import time; tests build `Settings` directly.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
-from collections.abc import Mapping
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -116,6 +118,25 @@ class ConsultSettings:
 
 
 @dataclass(frozen=True)
+class RoomSettings:
+    """Live rooms: when they open and close, join tokens, TURN credentials, media addresses."""
+
+    opens_before: timedelta = timedelta(minutes=60)
+    grace: timedelta = timedelta(minutes=5)
+    join_token_lifetime: timedelta = timedelta(minutes=10)
+    # coturn's REST credentials (`use-auth-secret`): both set, or neither.
+    turn_secret: str | None = None
+    turn_urls: tuple[str, ...] = ()
+    # Local addresses the server's own aiortc peers gather candidates on (empty: all).
+    media_addresses: tuple[str, ...] = ()
+    sweep_seconds: float = 30.0
+    # How long a dropped connection's place is kept for it to come back as "reconnected".
+    reconnect_window: timedelta = timedelta(seconds=30)
+    # Identifies this node's live connections in the database (several nodes, one database).
+    node_id: str = "node-1"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start; immutable once built."""
 
@@ -139,6 +160,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     consults: ConsultSettings = field(default_factory=ConsultSettings)
+    rooms: RoomSettings = field(default_factory=RoomSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -206,12 +228,42 @@ class Settings:
                     get("CONSULT_PAGE_ON_SUBMIT", "emergency") or "", "CONSULT_PAGE_ON_SUBMIT"
                 ),
             ),
+            rooms=_room_settings(get, port),
             outbox=OutboxSettings(
                 enabled=_bool(get("OUTBOX_ENABLED") or "true"),
                 poll_seconds=_float(get("OUTBOX_POLL_SECONDS", "5"), "OUTBOX_POLL_SECONDS"),
                 lease_seconds=_float(get("OUTBOX_LEASE_SECONDS", "60"), "OUTBOX_LEASE_SECONDS"),
             ),
         )
+
+
+def _room_settings(get: Callable[[str, str | None], str | None], port: int) -> RoomSettings:
+    turn_secret = get("TURN_SECRET", None) or None
+    turn_urls = tuple(u.strip() for u in (get("TURN_URLS", None) or "").split(",") if u.strip())
+    if bool(turn_secret) != bool(turn_urls):
+        raise ConfigError(f"{ENV_PREFIX}TURN_SECRET and {ENV_PREFIX}TURN_URLS must be set together")
+    addresses = get("MEDIA_ADDRESSES", None) or ""
+    media = tuple(a.strip() for a in addresses.split(",") if a.strip())
+    for address in media:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}MEDIA_ADDRESSES: {address!r} is not an IP address"
+            ) from None
+    return RoomSettings(
+        opens_before=timedelta(
+            minutes=_positive(get("ROOM_OPENS_BEFORE_MINUTES", "60"), "ROOM_OPENS_BEFORE_MINUTES")
+        ),
+        grace=timedelta(seconds=_positive(get("ROOM_GRACE_SECONDS", "300"), "ROOM_GRACE_SECONDS")),
+        join_token_lifetime=timedelta(
+            seconds=_positive(get("JOIN_TOKEN_SECONDS", "600"), "JOIN_TOKEN_SECONDS")
+        ),
+        turn_secret=turn_secret,
+        turn_urls=turn_urls,
+        media_addresses=media,
+        node_id=get("NODE_ID", None) or f"{socket.gethostname()}:{port}",
+    )
 
 
 def load_or_create_secret(data_dir: Path) -> str:

@@ -31,6 +31,10 @@ class ErrorCode(StrEnum):
     INVALID_FILE = "invalid_file"
     INVALID_DICOM = "invalid_dicom"
     RATE_LIMITED = "rate_limited"
+    ROOM_NOT_OPEN = "room_not_open"
+    ROOM_ENDED = "room_ended"
+    OUTCOME_EXISTS = "outcome_exists"
+    REPLACED = "replaced"
     INTERNAL = "internal_error"
     UNAVAILABLE = "unavailable"
 

@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     from telehealth.consults.rota import OnCallRota
     from telehealth.consults.service import ConsultService
     from telehealth.fhir.directory import FhirDirectory
+    from telehealth.rooms.live import LiveRooms
+    from telehealth.rooms.service import RoomService
     from telehealth.scheduling.appointments import AppointmentService
     from telehealth.scheduling.availability import AvailabilityService
     from telehealth.scheduling.search import SlotSearch
+    from telehealth.signalling.server import SignallingServer
     from telehealth.views.i18n import Catalogues
     from telehealth.views.metrics import HttpMetrics
     from telehealth.views.routing import Endpoint
@@ -43,6 +46,9 @@ CONSULTS: web.AppKey[ConsultService] = web.AppKey("consults")
 ATTACHMENTS: web.AppKey[AttachmentService] = web.AppKey("attachments")
 ROTA: web.AppKey[OnCallRota] = web.AppKey("rota")
 FHIR: web.AppKey[FhirDirectory] = web.AppKey("fhir")
+ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
+SIGNALLING: web.AppKey[SignallingServer] = web.AppKey("signalling")
+LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

@@ -31,7 +31,7 @@ from telehealth.consults.render import opinion_out, render_consults
 from telehealth.db.base import new_id
 from telehealth.errors import InvalidInput, RateLimited
 from telehealth.rooms.models import RoomKind
-from telehealth.rooms.service import room_for
+from telehealth.rooms.subjects import room_for
 from telehealth.scheduling.schemas import PersonRef
 
 DISCUSSABLE = tuple(

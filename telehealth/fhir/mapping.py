@@ -40,6 +40,7 @@ SERVED = (
     "Communication",
     "Composition",
     "DocumentReference",
+    "Encounter",
     "Organization",
     "Patient",
     "Practitioner",
@@ -207,6 +208,9 @@ def appointment(appt: AppointmentOut) -> Appointment:
         "minutesDuration": int((appt.end - appt.start).total_seconds() // 60),
         "slot": [reference("Slot", fs.fhir_slot_id(appt.slot_id))],
         "created": instant(appt.created_at),
+        "supportingInformation": (
+            [reference("Encounter", appt.room_id, "Video visit room")] if appt.room_id else None
+        ),
         "participant": [
             {
                 "actor": reference("Patient", appt.patient.id, appt.patient.full_name),

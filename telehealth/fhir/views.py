@@ -26,7 +26,7 @@ from telehealth import keys
 from telehealth.accounts.schemas import QueryIn
 from telehealth.db.base import utcnow
 from telehealth.errors import NotFound
-from telehealth.fhir import mapping
+from telehealth.fhir import encounters, mapping
 from telehealth.fhir import systems as fs
 from telehealth.fhir.consults import FhirConsults
 from telehealth.views.routing import Call, Routes
@@ -124,6 +124,12 @@ async def _appointment(call: Call[Any, Any], appointment_id: str) -> Resource:
     return mapping.appointment(await appointments.get(call.principal, call.audit, appointment_id))
 
 
+async def _encounter(call: Call[Any, Any], room_id: str) -> Resource:
+    """A visit's room as an Encounter, for the visit's parties only (others 404); audited."""
+    rooms = call.request.app[keys.ROOMS]
+    return encounters.encounter(await rooms.encounter(call.principal, call.audit, room_id))
+
+
 async def _practitioner(call: Call[Any, Any], practitioner_id: str) -> Resource:
     """Any signed-in user."""
     return await call.request.app[keys.FHIR].practitioner(practitioner_id)
@@ -206,6 +212,7 @@ class FhirRead:
 READS = (
     FhirRead("Patient", "patient_id", "FHIR Patient", _patient),
     FhirRead("Appointment", "appointment_id", "FHIR Appointment", _appointment),
+    FhirRead("Encounter", "room_id", "FHIR Encounter (a visit's room, same id)", _encounter),
     FhirRead("Practitioner", "practitioner_id", "FHIR Practitioner", _practitioner),
     FhirRead(
         "Schedule", "practitioner_id", "FHIR Schedule (one per practitioner, same id)", _schedule

@@ -21,7 +21,6 @@ from telehealth.pages.forms import (
 )
 from telehealth.pages.timetable import checked_id, here, read_page_form
 from telehealth.scheduling import schemas as s
-from telehealth.scheduling.appointments import CHECK_IN_EARLY
 from telehealth.scheduling.models import ACTIVE_STATUSES, AppointmentStatus
 from telehealth.views.routing import Call, Routes
 from telehealth.views.templating import N_, render_page
@@ -131,7 +130,7 @@ async def waiting_room_page(call: Call[None, PageQuery]) -> web.Response:
     appointment = await call.request.app[keys.APPOINTMENTS].get(
         call.principal, call.audit, _id(call)
     )
-    context = {**_moments(appointment), "appt": appointment, "here": here(call.request)}
+    context = {**_moments(call, appointment), "appt": appointment, "here": here(call.request)}
     return render_page(call.request, "waiting_room.html", context)
 
 
@@ -150,9 +149,9 @@ def _refused(error: DomainError) -> FormState:
     return FormState(message=error.detail, status=400)
 
 
-def _moments(appt: s.AppointmentOut) -> dict[str, Any]:
+def _moments(call: Call[Any, Any], appt: s.AppointmentOut) -> dict[str, Any]:
     now = timetable.clock()
-    opens = appt.start - CHECK_IN_EARLY
+    opens = appt.start - call.request.app[keys.SETTINGS].rooms.opens_before
     return {
         "opens_at": opens,
         "room_open": opens <= now < appt.end,
@@ -169,7 +168,7 @@ async def _appointment(
     treats = me.practitioner_id == appt.practitioner.id
     manages = treats or principal.has(Role.ADMIN)
     manages |= principal.has(Role.COORDINATOR) and principal.facility_id == appt.facility.id
-    moments = _moments(appt)
+    moments = _moments(call, appt)
     context = {
         **moments,
         "appt": appt,

@@ -6,7 +6,7 @@ race surfaces as an IntegrityError and becomes 409 `slot_taken`."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select, true
@@ -22,6 +22,8 @@ from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import Conflict, ErrorCode, InvalidInput, Unprocessable
 from telehealth.outbox.writer import Outbox
+from telehealth.rooms.models import RoomKind
+from telehealth.rooms.subjects import end_room_of, room_for
 from telehealth.scheduling import notices, policy
 from telehealth.scheduling import schemas as s
 from telehealth.scheduling.free import PractitionerRow, as_instant, find_slot
@@ -38,8 +40,6 @@ from telehealth.scheduling.slots import (
     parse_slot_id,
     slot_id,
 )
-
-CHECK_IN_EARLY = timedelta(minutes=60)
 
 
 class _Taken(Exception):
@@ -92,6 +92,10 @@ class AppointmentService:
                 )
                 repo.add(appt)
                 await self._hold(uow, repo, appt, row, patient)
+                room = await room_for(
+                    uow.session, RoomKind.VISIT, appt.id, appt.start_at, appt.end_at
+                )
+                appt.room_id = room.id
                 await self._notify(uow, appt, row, patient, "booked")
                 await AuditLog(uow.session, ctx).record(
                     "appointment.book",
@@ -258,6 +262,7 @@ class AppointmentService:
             appt.version += 1  # calendars see the change (SEQUENCE)
             await repo.release_holds(appt.id)
             await uow.flush()
+            await end_room_of(uow.session, RoomKind.VISIT, appt.id, "cancelled")
             await self._notify(uow, appt, row, parties.patient, "cancelled", data.reason)
             await AuditLog(uow.session, ctx).record(
                 "appointment.cancel", "appointment", appt.id, {"reason": data.reason}
@@ -287,6 +292,10 @@ class AppointmentService:
                 appt.checked_in_at = None
                 appt.version += 1
                 await self._hold(uow, repo, appt, row, parties.patient)
+                room = await room_for(
+                    uow.session, RoomKind.VISIT, appt.id, appt.start_at, appt.end_at
+                )
+                appt.room_id = room.id
                 await self._notify(uow, appt, row, parties.patient, "rescheduled")
                 await AuditLog(uow.session, ctx).record(
                     "appointment.reschedule",
@@ -312,7 +321,7 @@ class AppointmentService:
             if appt.status == AppointmentStatus.CHECKED_IN.value:
                 return await render_one(repo, appt)
             _require(appt, {AppointmentStatus.BOOKED}, "checked in")
-            if not appt.start_at - CHECK_IN_EARLY <= now < appt.end_at:
+            if not appt.start_at - self._settings.rooms.opens_before <= now < appt.end_at:
                 raise Unprocessable("Check-in opens an hour before the appointment.")
             appt.status = AppointmentStatus.CHECKED_IN.value
             appt.checked_in_at = now
@@ -342,6 +351,7 @@ class AppointmentService:
             if self._clock() < appt.start_at:
                 raise Unprocessable("The appointment has not started yet.")
             appt.status = status.value
+            await end_room_of(uow.session, RoomKind.VISIT, appt.id, status.value)
             await Outbox(uow.session).withdraw("appointment", appt.id, "appointment.reminder")
             await AuditLog(uow.session, ctx).record(
                 f"appointment.{status.value}", "appointment", appt.id

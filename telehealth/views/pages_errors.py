@@ -34,6 +34,10 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_FILE: N_("The file is damaged or not what it claims to be"),
     ErrorCode.INVALID_DICOM: N_("The DICOM file is damaged or incomplete"),
     ErrorCode.RATE_LIMITED: N_("Too many requests"),
+    ErrorCode.ROOM_NOT_OPEN: N_("The room is not open yet"),
+    ErrorCode.ROOM_ENDED: N_("The room has ended"),
+    ErrorCode.OUTCOME_EXISTS: N_("The outcome is already recorded"),
+    ErrorCode.REPLACED: N_("Joined again from elsewhere"),
     ErrorCode.INTERNAL: N_("Internal error"),
     ErrorCode.UNAVAILABLE: N_("Service unavailable"),
 }

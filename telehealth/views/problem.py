@@ -34,6 +34,10 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_FILE: 422,
     ErrorCode.INVALID_DICOM: 422,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.ROOM_NOT_OPEN: 409,
+    ErrorCode.ROOM_ENDED: 409,
+    ErrorCode.OUTCOME_EXISTS: 409,
+    ErrorCode.REPLACED: 409,
     ErrorCode.INTERNAL: 500,
     ErrorCode.UNAVAILABLE: 503,
 }
@@ -61,6 +65,10 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_FILE: "The file is damaged or not what it claims to be",
     ErrorCode.INVALID_DICOM: "The DICOM file is damaged or incomplete",
     ErrorCode.RATE_LIMITED: "Too many requests",
+    ErrorCode.ROOM_NOT_OPEN: "The room is not open yet",
+    ErrorCode.ROOM_ENDED: "The room has ended",
+    ErrorCode.OUTCOME_EXISTS: "The outcome is already recorded",
+    ErrorCode.REPLACED: "Joined again from elsewhere",
     ErrorCode.INTERNAL: "Internal error",
     ErrorCode.UNAVAILABLE: "Service unavailable",
 }
