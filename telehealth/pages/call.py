@@ -20,12 +20,12 @@ routes = Routes("pages")
 
 __all__ = ["DISPOSITIONS", "routes"]
 
-# What happens to the patient after the visit (the outcome's `disposition`).
+# Where the patient goes after the visit: telehealth.rooms.schemas.VisitDisposition.
 DISPOSITIONS = (
     ("home", N_("Home care, no follow-up needed")),
     ("follow_up", N_("Follow-up visit")),
     ("referred", N_("Referred to another facility")),
-    ("admitted", N_("Admitted to hospital")),
+    ("in_person", N_("Must be seen in person")),
     ("emergency", N_("Sent to emergency care")),
 )
 

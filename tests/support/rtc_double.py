@@ -190,7 +190,7 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def event_join(self, peer: Peer, payload: dict[str, Any]) -> dict[str, Any]:
         await self.enter_room(peer.sid, self.room.room_id)
-        if peer.admitted:
+        if peer.admitted and peer.role == "host":
             await self._to_others(peer, "peer-joined", peer.public())
         await self._tell_host()
         data: dict[str, Any] = {
@@ -201,6 +201,9 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "chat": self.room.chat[-50:],
             "mode": "mesh",
             "state": self.room.state,
+            "host_present": any(
+                p.role == "host" and p.sid is not None for p in self.room.peers.values()
+            ),
         }
         if peer.role == "host":
             data["waiting"] = self.room.waiting()
@@ -214,7 +217,8 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error("not_found", "no such peer")
         target.admitted = True
         self.room.state = "live"
-        await self.emit("admitted", {"peers": self.room.others(target)}, to=target.sid)
+        # As the real server: the admitted peer sends `join` again to get the peers.
+        await self.emit("admitted", {}, to=target.sid)
         await self._to_others(target, "peer-joined", target.public())
         await self._tell_host()
         return ok()

@@ -13,7 +13,7 @@ export function newKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The request body from the form's fields (empty optional fields left out). */
+/** The request body from the form's fields (docs/rtc.md, rooms/schemas.py OutcomeIn). */
 export function outcomeBody(form) {
   const value = (name) => (form.elements[name]?.value || "").trim();
   const body = {
@@ -22,8 +22,8 @@ export function outcomeBody(form) {
     plan: value("plan"),
     prescriptions: value("prescriptions"),
     disposition: value("disposition"),
+    follow_up: value("follow_up"),
   };
-  if (value("follow_up")) body.follow_up = value("follow_up");
   return body;
 }
 

@@ -74,6 +74,7 @@ export class CallRoom {
       get peerId() { return room.peerId; },
       get role() { return room.role; },
       get admitted() { return room.admitted; },
+      get hostPresent() { return room.hostPresent; },
       get audioOnly() { return room.audioOnly; },
       get muted() { return room.muted; },
       get cameraOff() { return room.cameraOff; },
@@ -177,7 +178,8 @@ export class CallRoom {
     s.on("peer-reconnected", ({ peer_id: id }) => this.view.say("peer_reconnected", { name: this.nameOf(id) }));
     s.on("peer-left", ({ peer_id: id }) => this.peerLeft(id));
     s.on("waiting", ({ waiting }) => this.showWaiting(waiting || []));
-    s.on("admitted", ({ peers }) => this.wasAdmitted(peers || []));
+    s.on("admitted", (data) => this.wasAdmitted(data && data.peers));
+    s.on("host-present", ({ present }) => this.showHostPresent(Boolean(present)));
     s.on("signal", (message) => this.signalled(message));
     s.on("chat", (message) => this.view.addChat(message, this.peerId));
     s.on("hand", (hand) => this.handChanged(hand));
@@ -192,6 +194,11 @@ export class CallRoom {
     const again = this.everConnected;
     this.everConnected = true;
     this.refusals = 0;
+    await this.joinRoom(again);
+  }
+
+  /** `join` (on every connect, and again once admitted): the room as this peer sees it. */
+  async joinRoom(reconnect) {
     const ack = await this.signalling.request("join");
     if (!ack.ok) {
       this.note(`join: ${ack.error.code}`);
@@ -211,9 +218,9 @@ export class CallRoom {
     }
     if (data.state === "ended") return this.end("ended");
     this.view.showAlert(null);
-    if (!this.admitted) return this.enterWaiting();
+    if (!this.admitted) return this.enterWaiting(data.host_present);
     this.enterCall(data.peers || []);
-    if (again) {
+    if (reconnect) {
       this.view.say("reconnected");
       // Our addresses may have changed with the network: new ICE credentials, new offer.
       for (const link of this.links.values()) link.restartIce();
@@ -259,17 +266,29 @@ export class CallRoom {
 
   // --- waiting room and peers ------------------------------------------------------------
 
-  enterWaiting() {
+  enterWaiting(hostPresent) {
     this.setState("waiting");
     this.view.show("waiting");
     this.view.show("stage", false);
     this.view.say("waiting");
+    this.showHostPresent(hostPresent !== false);
   }
 
-  wasAdmitted(peers) {
-    this.admitted = true;
+  /** "The doctor knows you are here", or that the doctor has not come in yet. */
+  showHostPresent(present) {
+    this.hostPresent = present;
+    this.view.el("waiting-host").textContent = this.words[present ? "host_present" : "host_absent"];
+  }
+
+  /** The host let us in: `join` again, whose ack now has the peers (docs/rtc.md). */
+  async wasAdmitted(peers) {
     this.view.say("admitted");
-    this.enterCall(peers);
+    if (peers) {
+      this.admitted = true;
+      this.enterCall(peers);
+      return;
+    }
+    await this.joinRoom(false);
   }
 
   enterCall(peers) {
