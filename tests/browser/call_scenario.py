@@ -1,14 +1,13 @@
 """A video visit in headless Chromium, run as a script inside a loopback-only network
 namespace (tests/support/netns.py): a patient and a doctor in two browser profiles with fake
-cameras and microphones. The patient waits, the doctor admits, each sees the other's video
-playing, they chat, the patient switches to sound only and back, the phone-sized page is
-photographed, and the doctor records the outcome, which ends the visit for both.
+cameras and microphones, on the real server (pages, rooms, /rtc signalling) in this process.
+The patient waits, the doctor admits, each sees the other's video playing, they chat, the
+patient switches to sound only and back, the phone-sized page is photographed, and the
+doctor records the outcome, which ends the visit for both.
 
-    python -m tests.browser.call_scenario double <artifacts dir>
+    python -m tests.browser.call_scenario real <artifacts dir>
 
-`double`: the room's server side is tests/support/rtc_double.py attached to the real app
-(pages, sign-in and static files are the real ones). Prints one JSON line of results.
-"""
+Prints one JSON line of results (tests/browser/test_call.py asserts on it)."""
 
 from __future__ import annotations
 
@@ -22,12 +21,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
 from telehealth.app import create_app
 from telehealth.config import Settings
-from tests.support import databases, rtc_double
+from tests.support import databases
 from tests.support.browser import (
     CHROMIUM_ENV,
     DEFAULT_CHROMIUM,
@@ -35,12 +36,12 @@ from tests.support.browser import (
     LAUNCH_ARGS,
     SECRET_KEY,
     PageWatch,
-    seed_network,
     sign_in,
 )
+from tests.support.network import PASSWORD, build_network
 from tests.support.processes import free_port
+from tests.support.scheduling import free_slots, open_every_day
 
-ROOM_ID = "0c9a4f7e-5b1d-4e8a-9f3c-2d6b7a8e1f40"
 MEDIA_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
@@ -90,7 +91,7 @@ async def wait_remote_video(page: Page) -> dict[str, Any]:
     return await playing(page, "#remote-video")
 
 
-async def open_call(browser: Browser, base_url: str, user: str, locale: str) -> Page:
+async def open_call(browser: Browser, base_url: str, room_id: str, user: str, locale: str) -> Page:
     """A fresh profile signed in as `user`, on the call page."""
     context = await browser.new_context(
         base_url=base_url, locale=locale, timezone_id="Asia/Ho_Chi_Minh", viewport=PHONE
@@ -98,20 +99,22 @@ async def open_call(browser: Browser, base_url: str, user: str, locale: str) -> 
     context.set_default_timeout(WAIT_MS)
     page = await context.new_page()
     await sign_in(page, user)
-    await page.goto(f"/rooms/{ROOM_ID}")
+    await page.goto(f"/rooms/{room_id}")
     return page
 
 
-async def visit(browser: Browser, base_url: str, shots: Path, out: dict[str, Any]) -> None:
+async def visit(
+    browser: Browser, base_url: str, room_id: str, shots: Path, out: dict[str, Any]
+) -> None:
     """The visit, step by step; each step's findings go into `out`."""
     watch = PageWatch()
     out["problems"] = watch.problems
-    patient = await open_call(browser, base_url, "patient_self", "vi-VN")
+    patient = await open_call(browser, base_url, room_id, "patient_self", "vi-VN")
     watch.attach(patient)
     await wait_state(patient, "waiting")
     out["patient_waiting_text"] = await patient.locator("#waiting").inner_text()
 
-    doctor = await open_call(browser, base_url, "doctor_a", "en-US")
+    doctor = await open_call(browser, base_url, room_id, "doctor_a", "en-US")
     watch.attach(doctor)
     await wait_state(doctor, "in-call")
     admit = doctor.locator("[data-testid=admit]")
@@ -155,6 +158,8 @@ async def visit(browser: Browser, base_url: str, shots: Path, out: dict[str, Any
              .filter((b) => b.offsetParent && b.getBoundingClientRect().height < 44)
              .map((b) => b.id || b.textContent)"""
     )
+    await patient.mouse.move(0, 0)
+    await patient.evaluate("document.getElementById('call-status').scrollIntoView()")
     shot = shots / "call-360x740.png"
     await patient.screenshot(path=str(shot), full_page=False)
     out["screenshot"] = str(shot)
@@ -180,41 +185,7 @@ async def fill_outcome(doctor: Page) -> None:
     await doctor.locator("[data-testid=outcome-submit]").click()
 
 
-async def run_double(shots: Path, directory: Path, template: Path) -> dict[str, Any]:
-    """The visit against the real app with the room double attached."""
-    out: dict[str, Any] = {"mode": "double"}
-    data_dir = directory / "data"
-    data_dir.mkdir()
-    (directory / "db").mkdir()
-    settings = Settings(
-        database_url=databases.sqlite_copy(template, directory / "db"),
-        data_dir=data_dir,
-        secret_key=SECRET_KEY,
-        passwords=FAST_PASSWORDS,
-    )
-    await seed_network(settings)
-    app = create_app(settings)
-    room = rtc_double.attach(app, ROOM_ID)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        await drive(f"http://127.0.0.1:{port}", shots, out)
-    finally:
-        await runner.cleanup()
-    out["server"] = {
-        "problems": room.problems,
-        "signals": sorted({kind for _, _, kind in room.signals}),
-        "reports": sorted({str(r.get("kind")) for r in room.reports}),
-        "audio_only_reports": [r for r in room.reports if r.get("kind") == "audio_only"],
-        "outcomes": list(room.outcomes.values()),
-        "idempotency_keys": list(room.outcomes),
-    }
-    return out
-
-
-async def drive(base_url: str, shots: Path, out: dict[str, Any]) -> None:
+async def drive(base_url: str, room_id: str, shots: Path, out: dict[str, Any]) -> None:
     """Launch Chromium, run the visit; a failure is recorded (with a screenshot), not raised."""
     executable = os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM
     async with async_playwright() as playwright:
@@ -223,7 +194,7 @@ async def drive(base_url: str, shots: Path, out: dict[str, Any]) -> None:
         )
         started = time.monotonic()
         try:
-            await visit(browser, base_url, shots, out)
+            await visit(browser, base_url, room_id, shots, out)
         except Exception as exc:
             out["error"] = f"{type(exc).__name__}: {exc}"[:2000]
             out["traceback"] = traceback.format_exc()[-4000:]
@@ -238,17 +209,102 @@ async def drive(base_url: str, shots: Path, out: dict[str, Any]) -> None:
             await browser.close()
 
 
+async def book_checked_in_visit(settings: Settings) -> str:
+    """Seed the network, book a video visit with doctor_a starting within five minutes for
+    patient_self, check in, and return the visit's room id (its room is open)."""
+    async with TestClient(TestServer(create_app(settings))) as client:
+        net = await build_network(client, settings)
+        pid = await open_every_day(net, "doctor_a", slot_minutes=5)
+        slot = (await free_slots(net, pid))[0]["id"]
+        headers = await net.headers("patient_self")
+        body = {"slot_id": slot, "mode": "video", "reason": "Đau họng ba ngày"}
+        resp = await client.post("/api/v1/appointments", json=body, headers=headers)
+        assert resp.status == 201, await resp.text()
+        appointment = await resp.json()
+        resp = await client.post(
+            f"/api/v1/appointments/{appointment['id']}/check-in", headers=headers
+        )
+        assert resp.status == 200, await resp.text()
+        room_id = appointment["room_id"] or (await resp.json())["room_id"]
+        assert room_id, appointment
+        return str(room_id)
+
+
+async def room_record(base_url: str, room_id: str) -> dict[str, Any]:
+    """What the server kept of the room: its event kinds, reports and the outcome."""
+    async with aiohttp.ClientSession(base_url=base_url) as http:
+        login = {"username": "doctor_a", "password": PASSWORD}
+        async with http.post("/api/v1/auth/token", json=login) as resp:
+            token = (await resp.json())["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        events: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+            async with http.get(
+                f"/api/v1/rooms/{room_id}/events", params=query, headers=headers
+            ) as resp:
+                page = await resp.json()
+            events += page["items"]
+            cursor = page.get("next")
+            if not cursor:
+                break
+        async with http.get(f"/api/v1/rooms/{room_id}/outcome", headers=headers) as resp:
+            outcome = await resp.json() if resp.status == 200 else {"status": resp.status}
+        async with http.get(f"/api/v1/rooms/{room_id}", headers=headers) as resp:
+            room = await resp.json()
+    return {"events": events, "outcome": outcome, "room": room}
+
+
+async def run_real(shots: Path, directory: Path, template: Path) -> dict[str, Any]:
+    """The visit against the real server side (telehealth/rooms, telehealth/signalling)."""
+    out: dict[str, Any] = {"mode": "real"}
+    data_dir = directory / "data"
+    data_dir.mkdir()
+    (directory / "db").mkdir()
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        database_url=databases.sqlite_copy(template, directory / "db"),
+        data_dir=data_dir,
+        secret_key=SECRET_KEY,
+        passwords=FAST_PASSWORDS,
+        public_url=base_url,
+    )
+    room_id = await book_checked_in_visit(settings)
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await drive(base_url, room_id, shots, out)
+        record = await room_record(base_url, room_id)
+    finally:
+        await runner.cleanup()
+    events = record["events"]
+    out["server"] = {
+        "state": record["room"].get("state"),
+        "event_kinds": sorted({e["kind"] for e in events}),
+        "audio_only_reports": [
+            e["details"]
+            for e in events
+            if e["details"].get("kind") == "audio_only" or e["kind"] == "audio_only"
+        ],
+        "outcome": record["outcome"],
+    }
+    return out
+
+
 def main(argv: list[str]) -> None:
     """Run the scenario named by argv[0] and print its one JSON line."""
     mode, shots = argv[0], Path(argv[1])
     shots.mkdir(parents=True, exist_ok=True)
-    if mode != "double":
+    if mode != "real":
         raise SystemExit(f"unknown mode {mode!r}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         # Migrating runs its own event loop, so it comes before the scenario's.
         template = databases.sqlite_template(directory)
-        out = asyncio.run(run_double(shots, directory, template))
+        out = asyncio.run(run_real(shots, directory, template))
     print(json.dumps(out, ensure_ascii=False, default=str))
 
 
