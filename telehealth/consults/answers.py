@@ -34,6 +34,8 @@ from telehealth.rooms.models import RoomKind
 from telehealth.rooms.subjects import room_for
 from telehealth.scheduling.schemas import PersonRef
 
+# How long a live consult session is planned for (its room ends a grace period after).
+CONSULT_SESSION = timedelta(hours=1)
 DISCUSSABLE = tuple(
     status
     for status in ConsultStatus
@@ -178,7 +180,11 @@ class ConsultAnswers(ConsultServiceBase):
             if data.start <= self._clock():
                 raise InvalidInput("The session must start in the future.")
             room = await room_for(
-                change.uow.session, RoomKind.CONSULT, change.consult.id, data.start
+                change.uow.session,
+                RoomKind.CONSULT,
+                change.consult.id,
+                data.start,
+                data.start + CONSULT_SESSION,
             )
             change.consult.session_at = data.start
             change.consult.room_id = room.id

@@ -78,7 +78,11 @@ async def schedule_page(call: Call[None, ScheduleQuery]) -> web.Response:
     page = await call.request.app[keys.APPOINTMENTS].list_appointments(call.principal, query)
     step = timedelta(days=1 if q.view == "day" else 7)
     params = {"view": q.view, "practitioner_id": practitioner_id or ""}
+    rooms = [a.room_id for a in page.items if a.room_id and a.status in ACTIVE_STATUSES]
+    zone = timetable.local_zone(call.request)
+    waiting = await call.request.app[keys.ROOMS].waiting_since(rooms)
     context = {
+        "waiting": {room: since.astimezone(zone) for room, since in waiting.items()},
         "days": by_day(page.items, days),
         "view": q.view,
         "day": day,

@@ -217,6 +217,10 @@ class LiveRooms:
             if conn.admitted
             else [],
             "waiting": waiting if conn.role is PeerRole.HOST else [],
+            # The waiting patient sees that the doctor is there and knows they wait.
+            "host_present": any(
+                p.role == PeerRole.HOST.value for p in present if p.peer_id != conn.peer_id
+            ),
             "chat": [_chat(c) for c in chat],
             "mode": room.mode,
             "state": room.state if not state_changed else RoomState.LIVE.value,
@@ -283,6 +287,8 @@ class LiveRooms:
             error = {"code": ErrorCode.REPLACED.value, "detail": detail}
             await emit.emit("error", error, joined.old_connection, None)
             await emit.disconnect(joined.old_connection)
+        if conn.role is PeerRole.HOST:
+            await self._tell_waiting(room, joined.waiting, present=True)
         if conn.admitted:
             await emit.enter(conn.sid, room_channel(room))
             event = "peer-reconnected" if joined.reconnected else "peer-joined"
@@ -297,6 +303,13 @@ class LiveRooms:
             await emit.emit("waiting", {"waiting": joined.waiting}, host_channel(room), None)
         if joined.state_changed:
             await emit.emit("room-state", {"state": "live"}, room_channel(room), None)
+
+    async def _tell_waiting(
+        self, room_id: str, waiting: list[dict[str, Any]], present: bool
+    ) -> None:
+        for person in waiting:
+            channel = peer_channel(room_id, person["peer_id"])
+            await self._emitter.emit("host-present", {"present": present}, channel, None)
 
     # -- in the room ----------------------------------------------------------------------
 
@@ -422,13 +435,17 @@ class LiveRooms:
             if not await repo.remove_presence(room_id, peer_id, connection):
                 return  # it came back on another connection meanwhile
             repo.log(room_id, "left", user_id, peer_id, reason=reason)
-            if await repo.count_present(room_id) == 0:
+            present = await repo.presence(room_id)
+            if not present:
                 await repo.set_emptied(room_id, self._clock())
-            waiting = _waiting(await repo.presence(room_id))
+            waiting = _waiting(present)
+            hosts_left = not any(p.role == PeerRole.HOST.value for p in present)
             await uow.commit()
         self._remote.pop((room_id, peer_id), None)
         await self._emitter.emit("peer-left", {"peer_id": peer_id}, room_channel(room_id), None)
         await self._emitter.emit("waiting", {"waiting": waiting}, host_channel(room_id), None)
+        if hosts_left:
+            await self._tell_waiting(room_id, waiting, present=False)
 
     def _forget(self, conn: Connection) -> None:
         peers = self._here.get(conn.room_id, {})

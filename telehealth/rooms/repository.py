@@ -168,6 +168,17 @@ class RoomRepository:
             )
         )
 
+    async def waiting_since(self, room_ids: list[str]) -> dict[str, datetime]:
+        """For each of these rooms where someone waits to be admitted: since when."""
+        if not room_ids:
+            return {}
+        rows = await self._session.execute(
+            select(RoomPresence.room_id, func.min(RoomPresence.waiting_since))
+            .where(RoomPresence.room_id.in_(room_ids), RoomPresence.admitted.is_(False))
+            .group_by(RoomPresence.room_id)
+        )
+        return {str(room_id): since for room_id, since in rows.all()}
+
     def add(self, row: object) -> None:
         """Stage a new row."""
         self._session.add(row)
@@ -182,13 +193,6 @@ class RoomRepository:
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def count_present(self, room_id: str) -> int:
-        """How many people are in the room."""
-        count = await self._session.scalar(
-            select(func.count()).select_from(RoomPresence).where(RoomPresence.room_id == room_id)
-        )
-        return int(count or 0)
 
     async def clear_node(self, node: str) -> list[tuple[str, str]]:
         """Forget the presence rows a node left behind (it restarted); their (room, peer)."""

@@ -13,6 +13,7 @@ from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
 from telehealth.db.base import utcnow
+from telehealth.db.pagination import decode_cursor
 from telehealth.db.uow import UnitOfWork
 from telehealth.errors import Conflict, ErrorCode, Forbidden, NotFound, Unprocessable
 from telehealth.rooms import schemas as s
@@ -160,10 +161,18 @@ class RoomService:
             outcome_version=outcome.version if outcome else None,
         )
 
+    async def waiting_since(self, room_ids: list[str]) -> dict[str, datetime]:
+        """Since when someone waits in each of these rooms (for a host's day schedule,
+        whose appointments the caller was already allowed to list)."""
+        async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
+            return await RoomRepository(uow.session).waiting_since(room_ids)
+
     async def events(
         self, principal: Principal, ctx: AuditContext, room_id: str, limit: int, cursor: str | None
     ) -> s.EventPage:
         """The room's log, oldest first (chat included, so the read is audited)."""
+        if cursor is not None:
+            decode_cursor(cursor)  # bad input is a 400 before anything is looked up
         async with UnitOfWork(self._sessionmaker) as uow:
             repo = RoomRepository(uow.session)
             room, _, _ = await self._party(repo, principal, room_id)

@@ -30,6 +30,7 @@ from telehealth.app import create_app
 from telehealth.config import Settings
 from telehealth.views.routing import Endpoint
 from tests.support.network import PASSWORD, USERS, Network, build_network
+from tests.support.rtc import book_visit
 
 PROBLEM = "application/problem+json"
 PARAM_RE = re.compile(r"\{(\w+)(?::[^}]*)?\}")
@@ -102,6 +103,7 @@ def concrete_path(endpoint: Endpoint, net: Network) -> str:
         "user_id": net.users["doctor_a"],
         "patient_id": net.patients["patient_a"],
         "facility_id": net.facilities["D1"],
+        **net.extra_ids,
     }
     return PARAM_RE.sub(lambda m: ids.get(m.group(1), UNKNOWN_ID), endpoint.path)
 
@@ -479,7 +481,14 @@ BAD_LIMITS = [
 ]
 
 
+async def _with_a_room(net: Network) -> None:
+    """patient_self's visit, so that a room's paged log has a real id to page."""
+    net.extra_ids["room_id"] = (await book_visit(net))["room_id"]
+
+
 async def test_a_bad_limit_is_refused(network: Network) -> None:
+    await _with_a_room(network)
+
     async def check(endpoint: Endpoint) -> None:
         call = await EndpointCall.to(endpoint, network)
         for query in BAD_LIMITS:
@@ -515,6 +524,8 @@ TAMPERED_CURSORS = {
 
 
 async def test_a_tampered_cursor_is_refused(network: Network) -> None:
+    await _with_a_room(network)
+
     async def check(endpoint: Endpoint) -> None:
         call = await EndpointCall.to(endpoint, network)
         wrong = {}

@@ -21,6 +21,7 @@ from telehealth.db.base import utcnow
 from telehealth.db.uow import UnitOfWork
 from telehealth.rooms.models import RoomOutcome
 from telehealth.rooms.tokens import JoinClaims, TokenError
+from tests.support.consults import act, file_consult
 from tests.support.network import Network, build_network
 from tests.support.rtc import book_visit, join_grant
 from tests.support.scheduling import free_slots, open_every_day
@@ -289,3 +290,27 @@ async def test_the_visit_is_a_fhir_encounter_with_its_diagnosis(network: Network
     assert body["hospitalization"]["dischargeDisposition"]["coding"][0]["code"] == "follow_up"
     stranger = await network.client.get(url, headers=await network.headers("doctor_b"))
     assert stranger.status == 404
+
+
+async def test_a_consult_sessions_parties_join_its_room_directly(network: Network) -> None:
+    cid = (await file_consult(network))["id"]
+    assert (await act(network, "specialist", cid, "accept")).status == 200
+    start = utcnow() + timedelta(minutes=30)
+    scheduled = await act(network, "specialist", cid, "schedule", {"start": start.isoformat()})
+    room_id = (await scheduled.json())["room_id"]
+    host = await join_grant(network, "specialist", room_id)
+    requester = await join_grant(network, "doctor_a", room_id)
+    assert (host["role"], host["mode"]) == ("host", "relay")
+    assert requester["role"] == "participant"
+    for stranger in ("doctor_b", "patient_self", "coordinator_a"):
+        resp = await network.client.post(
+            f"/api/v1/rooms/{room_id}/join", headers=await network.headers(stranger)
+        )
+        assert resp.status == 404, stranger
+    # A consult's outcome is its signed opinion, not a visit outcome.
+    resp = await network.client.post(
+        f"/api/v1/rooms/{room_id}/outcome",
+        json=OUTCOME,
+        headers=await network.headers("specialist"),
+    )
+    assert resp.status == 422

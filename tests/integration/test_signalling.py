@@ -17,6 +17,7 @@ from telehealth import keys
 from telehealth.db.base import utcnow
 from telehealth.rooms.tokens import JoinClaims
 from tests.support.network import Network
+from tests.support.pages import browse_as, page
 from tests.support.rtc import RtcClient, book_visit, connected, join_grant, server_url
 
 OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}
@@ -130,6 +131,21 @@ async def test_the_patient_waits_until_admitted_then_both_signal(network: Networ
             f"/api/v1/appointments/{appt['id']}", headers=await network.headers("doctor_a")
         )
         assert (await visit.json())["status"] == "in_progress"
+    finally:
+        await host.close()
+        await patient.close()
+
+
+async def test_a_waiting_patient_sees_whether_the_doctor_is_there(network: Network) -> None:
+    appt = await book_visit(network)
+    patient, _ = await connected(network, "patient_self", appt["room_id"])
+    host, _ = await connected(network, "doctor_a", appt["room_id"])
+    try:
+        assert (await patient.ok("join"))["host_present"] is False
+        await host.ok("join")
+        assert await patient.next("host-present") == {"present": True}
+        await host.ok("leave")
+        assert await patient.next("host-present") == {"present": False}
     finally:
         await host.close()
         await patient.close()
@@ -493,3 +509,16 @@ async def test_a_room_left_empty_ends_after_the_grace_period(network: Network) -
         f"/api/v1/rooms/{_room_of(grant)}", headers=await network.headers("doctor_a")
     )
     assert (await room.json())["state"] == "ended"
+
+
+async def test_the_day_schedule_shows_who_waits(network: Network) -> None:
+    appt = await book_visit(network)
+    patient, _ = await connected(network, "patient_self", appt["room_id"])
+    try:
+        await patient.ok("join")
+        await browse_as(network, "doctor_a")
+        html = await page(network, "/schedule")
+        assert f'data-testid="waiting-{appt["id"]}"' in html
+    finally:
+        await patient.close()
+    # Gone once the patient has left (after the reconnect window, or at once on leave).

@@ -37,6 +37,8 @@ class Network:
     users: dict[str, str] = field(default_factory=dict)
     patients: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    # Ids of records some tests add (e.g. "room_id" of a booked visit), by path parameter.
+    extra_ids: dict[str, str] = field(default_factory=dict)
 
     async def headers(self, name: str) -> dict[str, str]:
         """Authorization headers of one user (token fetched once through the API)."""
