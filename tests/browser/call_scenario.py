@@ -1,8 +1,9 @@
 """A video visit in headless Chromium, run as a script inside a loopback-only network
 namespace (tests/support/netns.py): a patient and a doctor in two browser profiles with fake
 cameras and microphones, on the real server (pages, rooms, /rtc signalling) in this process.
-The patient waits, the doctor admits, each sees the other's video playing, they chat, the
-patient switches to sound only and back, the phone-sized page is photographed, and the
+The patient waits, the doctor admits, each sees the other's video playing, the patient's
+network drops and comes back (reconnect, ICE restart), they chat, the patient switches to
+sound only and back, the phone-sized page is photographed, and the
 doctor records the outcome, which ends the visit for both.
 
     python -m tests.browser.call_scenario real <artifacts dir>
@@ -117,6 +118,8 @@ async def visit(
     doctor = await open_call(browser, base_url, room_id, "doctor_a", "en-US")
     watch.attach(doctor)
     await wait_state(doctor, "in-call")
+    await patient.wait_for_function("() => window.telehealthCall.hostPresent === true")
+    out["patient_waiting_with_doctor"] = await patient.locator("#waiting-host").inner_text()
     admit = doctor.locator("[data-testid=admit]")
     await admit.wait_for()
     out["admit_label"] = await admit.inner_text()
@@ -128,6 +131,8 @@ async def visit(
     out["doctor_sees"] = await wait_remote_video(doctor)
     out["patient_link"] = await patient.evaluate(CALL_STATE)
     out["doctor_link"] = await doctor.evaluate(CALL_STATE)
+
+    await reconnect(patient, out)
 
     await patient.locator("#chat-text").fill(CHAT_TEXT)
     await patient.locator("#chat-form button[type=submit]").click()
@@ -171,6 +176,21 @@ async def visit(
     await wait_state(doctor, "ended")
     out["doctor_outcome_status"] = await doctor.locator("#outcome-status").inner_text()
     out["patient_end_status"] = await patient.locator("#call-status").inner_text()
+
+
+async def reconnect(patient: Page, out: dict[str, Any]) -> None:
+    """The patient's network drops for a moment: the page reconnects, joins again and
+    restarts ICE; the video comes back."""
+    await patient.context.set_offline(True)
+    await wait_state(patient, "reconnecting")
+    await patient.context.set_offline(False)
+    await wait_state(patient, "in-call")
+    await patient.wait_for_function(
+        "() => Object.values(window.telehealthCall.links)"
+        ".every((link) => link.connection === 'connected')"
+    )
+    out["after_reconnect"] = await wait_remote_video(patient)
+    out["after_reconnect_links"] = await patient.evaluate("() => window.telehealthCall.links")
 
 
 async def fill_outcome(doctor: Page) -> None:

@@ -1,5 +1,6 @@
 """The call page in headless Chromium: a patient and a doctor with fake cameras hold a visit
-(waiting room, admit, video both ways, chat, sound only and back, the outcome), with every
+(waiting room, admit, video both ways, a dropped network and the reconnect, chat, sound
+only and back, the outcome), with every
 packet on loopback (tests/browser/call_scenario.py, run in a network namespace with only
 `lo`). A 360x740 screenshot of the call is kept as an artefact, under
 $TELEHEALTH_TEST_ARTIFACTS (or tests/artifacts/)/call-360x740.png."""
@@ -40,9 +41,10 @@ async def test_visit_with_video_both_ways_sound_only_and_the_outcome(
     assert out["problems"] == []  # no JS error, CSP violation or failed request
     server = out["server"]
 
-    # The patient waited with the doctor told, and the doctor admitted them.
+    # The patient waited, was told when the doctor came in, and the doctor admitted them.
     assert "Đang chờ bác sĩ cho vào" in out["patient_waiting_text"]
-    assert "bác sĩ biết bạn đang ở đây" in out["patient_waiting_text"].lower()
+    assert "Bác sĩ chưa mở buổi khám" in out["patient_waiting_text"]  # not there yet
+    assert out["patient_waiting_with_doctor"].startswith("Bác sĩ biết bạn đang ở đây")
     assert out["admit_label"].startswith("Admit ")
     assert out["waiting_since"].startswith("waiting since ")
 
@@ -55,6 +57,12 @@ async def test_visit_with_video_both_ways_sound_only_and_the_outcome(
         assert link["cap"] == 500, link  # the sending bitrate cap is applied
         assert link["reports"].get("media") == 1, link
         assert link["errors"] == [], link  # every ack was ok: the server took each event
+    # The patient's network dropped for a moment: the page came back, joined again and
+    # restarted ICE with an offer of its own (before that, it had only answered).
+    assert out["after_reconnect"]["playing"], out["after_reconnect"]
+    [restarted] = out["after_reconnect_links"].values()
+    assert restarted["answers"] >= 1, restarted
+    assert "reconnected" in server["event_kinds"]
     assert out["chat_seen_by_doctor"]
 
     # Sound only: the camera is released, sound goes on, the doctor sees video paused.
@@ -74,7 +82,7 @@ async def test_visit_with_video_both_ways_sound_only_and_the_outcome(
     assert server["state"] == "ended"
     outcome = server["outcome"]
     assert outcome["version"] == 1
-    for kind in ("admitted", "media", "ice", "audio_only", "chat", "outcome_recorded"):
+    for kind in ("admitted", "media", "ice", "quality", "audio_only", "chat", "outcome_recorded"):
         assert kind in server["event_kinds"], (kind, server["event_kinds"])
     assert outcome["diagnosis"] == {"code": "J02.9", "text": "Viêm họng cấp"}
     assert outcome["disposition"] == "follow_up"
