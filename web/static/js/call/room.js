@@ -1,10 +1,10 @@
 // The call page's controller: asks to join (REST), connects to /rtc, waits to be admitted
-// or admits others (host), keeps one PeerLink per other admitted peer, and drives the
-// controls, chat, hand, reconnects, link quality and the outcome form. docs/rtc.md is the
-// contract it follows.
+// or admits others (host), keeps one PeerLink per other admitted peer, handles reconnects
+// and samples link quality; the buttons, chat and outcome form are in controls.js.
+// docs/rtc.md is the contract it follows.
 
+import { CallControls } from "./controls.js";
 import { DeviceCheck } from "./devices.js";
-import { OutcomeForm } from "./outcome.js";
 import { PeerLink } from "./peer.js";
 import { REPORT_MS, SAMPLE_MS, grade, qualityReport } from "./quality.js";
 import { Signalling, loadClient } from "./signalling.js";
@@ -44,6 +44,7 @@ export class CallRoom {
     this.outcomeSaved = false;
     this.timer = null;
     this.devices = this.deviceCheck();
+    this.controls = new CallControls(this);
     this.expose();
   }
 
@@ -59,9 +60,9 @@ export class CallRoom {
       problem: el("media-problem"),
       retry: el("media-retry"),
     };
-    els.retry.addEventListener("click", () => this.retryMedia());
+    els.retry.addEventListener("click", () => this.controls.retryMedia());
     return new DeviceCheck(els, this.words, {
-      onTrackChange: (kind, track) => this.trackChanged(kind, track),
+      onTrackChange: (kind, track) => this.controls.trackChanged(kind, track),
       onProblem: () => {},
     });
   }
@@ -110,7 +111,7 @@ export class CallRoom {
   // --- start --------------------------------------------------------------------------
 
   async start() {
-    this.bindControls();
+    this.controls.bind();
     const media = this.devices.start();
     const io =
       this.root.dataset.vendorReady === "true" ? await loadClient(this.root.dataset.vendorUrl) : null;
@@ -433,95 +434,6 @@ export class CallRoom {
     this.view.say(raised ? "hand_raised" : "hand_lowered", { name: this.nameOf(peerId) });
   }
 
-  // --- controls --------------------------------------------------------------------------
-
-  bindControls() {
-    const on = (id, handler) => this.view.el(id).addEventListener("click", handler);
-    on("btn-mute", () => this.setMuted(!this.muted));
-    on("btn-camera", () => this.setCameraOff(!this.cameraOff));
-    on("btn-audio-only", () => this.setAudioOnly(!this.audioOnly, "user"));
-    on("btn-hand", () => this.raiseHand(!this.handRaised));
-    on("btn-leave", () => this.leave());
-    on("play-remote", () => this.showRemote(this.view.el("remote-video"), this.view.el("remote-video").srcObject));
-    this.view.el("chat-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.sendChat();
-    });
-    new OutcomeForm(this.view.el("outcome-form"), this.roomId, this.words, () => {
-      this.outcomeSaved = true;
-    });
-  }
-
-  setMuted(muted) {
-    this.muted = muted;
-    const track = this.devices.track("audio");
-    if (track) track.enabled = !muted;
-    this.view.toggle("btn-mute", muted, muted ? "unmute" : "mute");
-  }
-
-  setCameraOff(off) {
-    if (this.audioOnly) return;
-    this.cameraOff = off;
-    const track = this.devices.track("video");
-    if (track) track.enabled = !off;
-    this.view.toggle("btn-camera", off, off ? "camera_on" : "camera_off");
-  }
-
-  /** Sound only, by the button or by the link judge: video stops, sound goes on. */
-  async setAudioOnly(on, reason) {
-    if (on === this.audioOnly) return;
-    this.audioOnly = on;
-    this.view.toggle("btn-audio-only", on, on ? "video_back" : "audio_only");
-    this.view.el("btn-camera").disabled = on;
-    const track = await this.devices.setVideo(!on);
-    if (track) track.enabled = !this.cameraOff;
-    for (const link of this.links.values()) {
-      link.judge.reset();
-      await link.setAudioOnly(on, track);
-    }
-    this.view.el("local-video").srcObject = this.devices.stream;
-    this.report({ kind: "audio_only", on, reason });
-    if (reason === "auto") this.view.say("auto_audio_only");
-  }
-
-  async raiseHand(raised) {
-    this.handRaised = raised;
-    this.view.toggle("btn-hand", raised, raised ? "lower_hand" : "raise_hand");
-    const ack = await this.signalling.request("hand", { raised });
-    if (!ack.ok) this.note(`hand: ${ack.error.code}`);
-  }
-
-  async sendChat() {
-    const input = this.view.el("chat-text");
-    const text = input.value.trim();
-    const error = this.view.el("chat-error");
-    if (!text) return;
-    const ack = await this.signalling.request("chat", { text });
-    error.hidden = ack.ok;
-    error.textContent = ack.ok ? "" : this.words.chat_failed;
-    if (!ack.ok) return;
-    input.value = "";
-    const { message_id: id, at } = ack.data;
-    this.view.addChat({ message_id: id, at, text, peer_id: this.peerId }, this.peerId);
-  }
-
-  async trackChanged(kind, track) {
-    if (kind === "audio") track.enabled = !this.muted;
-    if (kind === "video") track.enabled = !this.cameraOff;
-    for (const link of this.links.values()) await link.replaceTrack(kind, track);
-    this.view.el("local-video").srcObject = this.devices.stream;
-  }
-
-  async retryMedia() {
-    const stream = await this.devices.start();
-    for (const track of stream.getTracks()) await this.trackChanged(track.kind, track);
-  }
-
-  async leave() {
-    if (this.signalling && this.signalling.connected) await this.signalling.request("leave");
-    this.end("left");
-  }
-
   // --- link quality ----------------------------------------------------------------------
 
   startSampling() {
@@ -540,7 +452,9 @@ export class CallRoom {
         this.lastReportAt = performance.now();
         this.report(qualityReport(result.sample));
       }
-      if (result.decision.audioOnly && !this.audioOnly) await this.setAudioOnly(true, "auto");
+      if (result.decision.audioOnly && !this.audioOnly) {
+        await this.controls.setAudioOnly(true, "auto");
+      }
     }
   }
 
