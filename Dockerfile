@@ -12,6 +12,15 @@
 # migrations/, alembic.ini and web/ beside its package.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- web: the browser library (web/package.json), exactly as its lockfile pins it ----
+FROM ${NODE_IMAGE} AS web
+
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund \
+    && test -f node_modules/socket.io-client/dist/socket.io.esm.min.js
 
 # --- builder: a virtualenv in /opt/venv with the project and its dependencies -----
 FROM ${PYTHON_IMAGE} AS builder
@@ -39,8 +48,9 @@ COPY . .
 RUN pip install --no-deps -e . \
     && python -m compileall -q telehealth migrations
 
-# Browser assets (web/package.json, later issues) are installed here with npm in a
-# node stage and copied into /app/web/static/vendor.
+# The socket.io client's built files only (the server serves them at /static/vendor/),
+# at the path the server looks for them; the rest of node_modules stays in the web stage.
+COPY --from=web /web/node_modules/socket.io-client/dist /app/web/node_modules/socket.io-client/dist
 
 # --- runtime -------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -34,7 +34,7 @@ from telehealth.scheduling.appointments import AppointmentService
 from telehealth.scheduling.availability import AvailabilityService
 from telehealth.scheduling.search import SlotSearch
 from telehealth.signalling.server import SignallingServer, outside_http_edge, signalling_ctx
-from telehealth.views import health, openapi
+from telehealth.views import health, openapi, vendor
 from telehealth.views import rooms as rooms_views
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> web.Application:
     ):
         routes.register(app)
     pages.setup(app)
+    vendor.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     return app
 

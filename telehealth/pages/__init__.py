@@ -9,6 +9,7 @@ from telehealth.pages import (
     appointments,
     availability,
     booking,
+    call,
     consult_files,
     consult_lists,
     consult_opinion,
@@ -45,5 +46,6 @@ def setup(app: web.Application) -> None:
         consult_files,
         consult_uploads,
         rota,
+        call,
     ):
         module.routes.register(app)

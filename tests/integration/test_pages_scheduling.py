@@ -263,9 +263,13 @@ async def test_enter_the_waiting_room_checks_in(network: Network) -> None:
     assert resp.headers["Location"] == f"/appointments/{appointment_id}/waiting-room"
     room = await page(network, resp.headers["Location"])
     assert "Bạn đang ở phòng chờ" in room
-    assert "chưa bắt đầu cuộc gọi" in room  # says honestly that no call starts yet
+    appointment = await appointment_json(network, appointment_id)
+    assert appointment["status"] == "checked_in"
+    # The waiting room leads into the call page of the visit's room.
+    assert appointment["room_id"]
+    assert f'id="enter-room" href="/rooms/{appointment["room_id"]}"' in room
+    assert "Mở phòng khám trực tuyến" in room
     assert "<video" not in room
-    assert (await appointment_json(network, appointment_id))["status"] == "checked_in"
 
 
 async def test_waiting_room_is_closed_long_before_the_visit(network: Network) -> None:
@@ -293,6 +297,7 @@ async def test_practitioner_week_view_lists_the_booking(network: Network) -> Non
     await browse_as(network, "doctor_a")
     week = await page(network, f"/schedule?view=week&date={day}")
     assert f'href="/appointments/{appointment["id"]}"' in week
+    assert f'href="/rooms/{appointment["room_id"]}" data-testid="join-visit"' in week
     assert "Bệnh nhân patient_a" in week
     assert week.count('class="day"') == 7
     other = await page(network, "/schedule?view=day&date=2001-01-01")
