@@ -74,7 +74,7 @@ def peers(room: dict[str, Any], part: str) -> list[str]:
 async def test_a_mesh_call_across_two_server_processes(backend: str, tmp_path: Path) -> None:
     redis = await redis_url()
     async with (
-        asyncio.timeout(300),
+        asyncio.timeout(420),
         crash_stage(backend, tmp_path, REDIS_URL=redis, REDIS_CHANNEL=private_channel()) as stage,
         stage.serve(NODE_ID="node-a") as node_a,
         stage.serve(NODE_ID="node-b") as node_b,
