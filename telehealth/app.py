@@ -86,7 +86,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(deadline_watch_ctx)
-    signalling = SignallingServer(settings.redis_url, public_origin(settings.public_url))
+    signalling = SignallingServer(
+        settings.redis_url, public_origin(settings.public_url), settings.redis_channel
+    )
     app[keys.SIGNALLING] = signalling
     signalling.attach(app)
     app.cleanup_ctx.append(signalling_ctx)

@@ -157,6 +157,9 @@ class Settings:
     port: int = 8080
     public_url: str = "http://localhost:8080"
     redis_url: str | None = None
+    # The Pub/Sub channel of the nodes of one deployment (Pub/Sub ignores the database
+    # number in the URL: deployments sharing one Redis need distinct channels).
+    redis_channel: str = "socketio"
     ice_servers: tuple[IceServer, ...] = ()
     max_body_bytes: int = 1024 * 1024
     default_locale: str = "vi"
@@ -208,6 +211,7 @@ class Settings:
             port=port,
             public_url=(get("PUBLIC_URL") or f"http://localhost:{port}").rstrip("/"),
             redis_url=get("REDIS_URL") or None,
+            redis_channel=get("REDIS_CHANNEL") or "socketio",
             ice_servers=parse_ice_servers(get("ICE_SERVERS") or "[]"),
             max_body_bytes=_int(get("MAX_BODY_BYTES", str(1024 * 1024)), "MAX_BODY_BYTES"),
             default_locale=get("DEFAULT_LOCALE") or "vi",

@@ -353,7 +353,9 @@ class LiveRooms:
             return True
         async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             row = await RoomRepository(uow.session).present(room_id, peer_id)
-        if row is None or not row.admitted:
+            # Read inside: leaving the unit of work rolls back, which expires the row.
+            admitted = row is not None and row.admitted
+        if not admitted:
             self._remote.pop(key, None)
             return False
         self._remote[key] = time.monotonic() + REMOTE_PEER_TTL

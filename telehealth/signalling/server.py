@@ -197,8 +197,12 @@ async def _answer(handler: Handler, connection: Connection, data: Any) -> Envelo
 class SignallingServer:
     """python-socketio on the app: the in-memory manager on one node, Redis across nodes."""
 
-    def __init__(self, redis_url: str | None, allowed_origin: str) -> None:
-        manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
+    def __init__(
+        self, redis_url: str | None, allowed_origin: str, redis_channel: str = "socketio"
+    ) -> None:
+        manager = (
+            socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
+        )
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=manager,

@@ -30,7 +30,8 @@ DEMO_PASSWORD = "outbox-crash-test"
 SENDER = "Telehealth <no-reply@telehealth.test>"
 SMS_TOKEN = "e2e-gateway-token"
 SECRET_KEY = "e2e-secret-key-not-for-production"
-START_TIMEOUT = 30.0
+# Generous: a cold start imports aiortc and friends, and CI machines are shared.
+START_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 60.0
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
 import socketio
 
+from telehealth.db.base import utcnow
 from tests.support.network import Network
+from tests.support.processes import DemoApi
 from tests.support.scheduling import free_slots, open_every_day
 
 NAMESPACE = "/rtc"
@@ -33,6 +36,38 @@ async def book_visit(
     )
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
+
+
+# The demo network's visit (`telehealth demo`): a district doctor and a patient who
+# registered himself.
+DEMO_DOCTOR, DEMO_DOCTOR_NAME = "bs.tuan", "Lê Văn Tuấn"
+DEMO_PATIENT, DEMO_PATIENT_NAME = "bn.sang", "Lò Văn Sáng"
+
+
+async def book_demo_visit(api: DemoApi) -> dict[str, Any]:
+    """On `serve` processes of the demo network: bs.tuan opens 5-minute slots all day and
+    bn.sang books a video visit a few minutes ahead (its room opens an hour before)."""
+    me = await api.call("GET", "/api/v1/me", DEMO_DOCTOR)
+    rules = [{"weekday": d, "start": "00:00", "end": "23:55", "slot_minutes": 5} for d in range(7)]
+    await api.call(
+        "PUT",
+        f"/api/v1/practitioners/{me['practitioner_id']}/availability",
+        DEMO_DOCTOR,
+        json={"rules": rules},
+    )
+    query = {
+        "practitioner_id": me["practitioner_id"],
+        "from": (utcnow() + timedelta(minutes=2)).isoformat(),
+        "limit": "1",
+    }
+    slots = await api.call("GET", "/api/v1/slots", DEMO_PATIENT, params=query)
+    appt = await api.call(
+        "POST",
+        "/api/v1/appointments",
+        DEMO_PATIENT,
+        json={"slot_id": slots["items"][0]["id"], "mode": "video", "reason": "Ho kéo dài"},
+    )
+    return dict(appt)
 
 
 async def join_grant(net: Network, who: str, room_id: str) -> dict[str, Any]:
