@@ -1,7 +1,7 @@
 """Signalling over `/rtc`: relay latency and server CPU per relayed message, and server
 memory per idle connection, each beside a bare WebSocket relay measured in the same run.
 
-    python bench/signalling.py --pairs 50 --rate 10 --size 200 --seconds 20 --idle 1000,5000
+    python bench/signalling.py --pairs 20 --rate 5 --size 200 --seconds 20 --idle 1000,5000
 
 A fresh database (a temporary SQLite file, or a new PostgreSQL database dropped afterwards)
 is migrated and seeded through the app's services: one doctor, one patient per pair, and a
@@ -879,8 +879,8 @@ def _parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     add("--measure", choices=["relay", "idle", "both"], default="both")
-    add("--pairs", type=int, default=50, help="host/patient pairs, one visit room each (1..500)")
-    add("--rate", type=float, default=10.0, help=f"signals a second per pair (0.1..{MAX_RATE:g})")
+    add("--pairs", type=int, default=20, help="host/patient pairs, one visit room each (1..500)")
+    add("--rate", type=float, default=5.0, help=f"signals a second per pair (0.1..{MAX_RATE:g})")
     add("--size", type=int, default=200, help="characters of each candidate string (64..1000)")
     add("--seconds", type=float, default=20.0, help="measured sending time per server")
     add("--rounds", type=int, default=4, help="interleaved rounds the seconds are split into")
