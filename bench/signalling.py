@@ -650,12 +650,21 @@ class IdleRow:
     alive: int  # connections still open when the RSS was read
     refused: int
     open_seconds: float  # to open the connections added for this level
+    open_cpu: float | None  # server CPU seconds spent while they were opened
+    added: int  # connections opened for this level
     load: float  # 1-minute load average when the RSS was read
 
     @property
     def kib_per_connection(self) -> float:
-        """RSS growth per connection since the warm-up."""
-        return (self.rss_kib - self.rss_before_kib) / self.connections
+        """RSS growth per open connection since the warm-up."""
+        return (self.rss_kib - self.rss_before_kib) / self.alive if self.alive else math.nan
+
+    @property
+    def cpu_ms_per_connect(self) -> float:
+        """Server CPU per connection opened for this level, in milliseconds."""
+        if self.open_cpu is None or not self.added:
+            return math.nan
+        return self.open_cpu / self.added * 1000
 
 
 def rss_kib(process: ServerProcess) -> int:
@@ -749,7 +758,9 @@ async def _idle_levels(clients: IdleClients, args: argparse.Namespace) -> list[I
     before = rss_kib(clients.process)
     print(f"[idle] {clients.name}: {args.idle_warmup} warm-up connections, RSS {before} KiB")
     for level in args.idle:
+        had, cpu_before = len(clients.wires), clients.process.cpu_seconds()
         took = await clients.open_up_to(args.idle_warmup + level, args.max_seconds)
+        cpu_after = clients.process.cpu_seconds()
         await asyncio.sleep(args.settle)
         row = IdleRow(
             server=clients.name,
@@ -759,6 +770,8 @@ async def _idle_levels(clients: IdleClients, args: argparse.Namespace) -> list[I
             alive=clients.alive - args.idle_warmup,
             refused=sum(clients.refused.values()),
             open_seconds=took,
+            open_cpu=None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
+            added=len(clients.wires) - had,
             load=os.getloadavg()[0],
         )
         rows.append(row)
@@ -959,13 +972,15 @@ def render(outcome: Outcome, args: argparse.Namespace) -> str:
     if outcome.idle:
         lines += [
             f"idle connections: {args.idle_warmup} warm-up first, RSS read {args.settle:g} s "
-            "after the last one opened; KiB each = RSS growth since the warm-up / connections",
-            f"{'server':<12}{'conns':>7}{'alive':>7}{'open s':>8}{'RSS before MiB':>16}"
-            f"{'RSS MiB':>9}{'KiB each':>10}{'load':>6}",
+            "after the last one opened; KiB each = RSS growth since the warm-up / connections open;"
+            " cpu ms/conn = server CPU while this level's connections were opened / their number",
+            f"{'server':<12}{'conns':>7}{'alive':>7}{'open s':>8}{'cpu ms/conn':>12}"
+            f"{'RSS before MiB':>16}{'RSS MiB':>9}{'KiB each':>10}{'load':>6}",
         ]
         for row in outcome.idle:
             lines.append(
                 f"{row.server:<12}{row.connections:>7}{row.alive:>7}{row.open_seconds:>8.1f}"
+                f"{row.cpu_ms_per_connect:>12.1f}"
                 f"{row.rss_before_kib / 1024:>16.1f}{row.rss_kib / 1024:>9.1f}"
                 f"{row.kib_per_connection:>10.1f}{row.load:>6.1f}"
             )
