@@ -802,14 +802,12 @@ async def start_servers(
                 continue
             port = free_port()
             if name == "telehealth":
-                argv = [sys.executable, "-m"]
+                argv = [sys.executable]
                 if args.profile:
-                    # CPU time, not wall time: on a shared machine waiting for a core
-                    # would otherwise be charged to whatever was running.
                     args.profile.mkdir(parents=True, exist_ok=True)
                     out = args.profile / f"telehealth-signalling-{phase}-{backend}.prof"
-                    argv = [sys.executable, str(BENCH_DIR / "cpuprofile.py"), str(out)]
-                argv += ["telehealth", "serve", "--host", LOOPBACK, "--port", str(port)]
+                    argv += ["-m", "cProfile", "-o", str(out)]
+                argv += ["-m", "telehealth", "serve", "--host", LOOPBACK, "--port", str(port)]
                 ready = "/readyz"
             else:
                 script = str(BENCH_DIR / "support_signalling_baseline.py")
@@ -906,7 +904,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--settle", type=float, default=3.0, help="seconds between opening and reading the RSS")
     add("--max-seconds", type=float, default=180.0, help="deadline to open each idle level")
     add("--pg-url", default=DEFAULT_PG, help="PostgreSQL server for --backend postgresql")
-    add("--profile", type=Path, help="profile the telehealth server (CPU time), into DIR")
+    add("--profile", type=Path, help="run the telehealth server under cProfile, into DIR")
     return parser
 
 
