@@ -17,7 +17,7 @@ peer's socket) run side by side on free loopback ports. Every pair connects to b
 Then the host of each pair sends `signal` candidates to its patient at `--rate` a second
 (open loop, the pairs' send times spread over the period), each carrying a `--size`
 character candidate string; the latency of one message is the time from just before the
-client writes its frame to the moment the other client of the pair reads the relayed
+client encodes and writes its frame to the moment the other client of the pair reads the relayed
 `signal`, both in this process (`time.perf_counter`). Each signal asks for its ack (the
 protocol's envelope; `--no-acks` turns acks off on both servers). The load alternates
 between the servers in `--rounds` rounds (the server going first alternating), after a
