@@ -20,6 +20,7 @@ from telehealth.consults import stats_views as consult_stats_views
 from telehealth.consults import views as consults_views
 from telehealth.consults.attachments import AttachmentService
 from telehealth.consults.deadlines import deadline_watch_ctx
+from telehealth.consults.inspection_pool import inspection_pool_ctx
 from telehealth.consults.rota import OnCallRota
 from telehealth.consults.service import ConsultService
 from telehealth.db.engine import database_ctx
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_templating(app)
 
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(inspection_pool_ctx)
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(deadline_watch_ctx)
@@ -103,7 +105,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.AVAILABILITY] = AvailabilityService(sessionmaker, settings)
     app[keys.APPOINTMENTS] = AppointmentService(sessionmaker, settings, search)
     app[keys.CONSULTS] = ConsultService(sessionmaker, settings)
-    attachments = AttachmentService(sessionmaker, settings)
+    attachments = AttachmentService(sessionmaker, settings, app[keys.INSPECTIONS])
     # Uploads cut off by a crash leave files in the store's tmp/; an hour is far longer
     # than any upload in flight in another process sharing the data directory.
     await asyncio.to_thread(attachments.store.sweep, STALE_UPLOAD_SECONDS)
