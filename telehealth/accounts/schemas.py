@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from telehealth.accounts import validators
 from telehealth.accounts.models import FacilityLevel, Role
@@ -50,6 +51,9 @@ def _not_null(value: Any) -> Any:
 
 
 NotNull = AfterValidator(_not_null)
+# For a field that may be left out but never set to null: `Annotated[T | Absent, NotNull]`.
+# None stays the "left out" default for Python, and the document does not offer null.
+Absent = SkipJsonSchema[None]
 
 
 class PageQuery(QueryIn):
@@ -155,10 +159,10 @@ class UserCreate(In):
 class UserUpdate(In):
     """Fields an admin may change on a user."""
 
-    full_name: Annotated[Name | None, NotNull] = None
+    full_name: Annotated[Name | Absent, NotNull] = None
     roles: Annotated[list[Role], Field(min_length=1, max_length=7)] | None = None
     facility_id: str | None = None
-    active: Annotated[bool | None, NotNull] = None
+    active: Annotated[bool | Absent, NotNull] = None
     phone: Phone | None = None
     email: Email | None = None
 
@@ -166,7 +170,7 @@ class UserUpdate(In):
 class MeUpdate(In):
     """Fields users may change on themselves."""
 
-    full_name: Annotated[Name | None, NotNull] = None
+    full_name: Annotated[Name | Absent, NotNull] = None
     phone: Phone | None = None
     email: Email | None = None
     locale: Locale | None = None

@@ -29,6 +29,7 @@ from telehealth.accounts.models import Role
 from telehealth.app import create_app
 from telehealth.config import Settings
 from telehealth.views.routing import Endpoint
+from tests.support.consults import file_consult
 from tests.support.network import PASSWORD, USERS, Network, build_network
 
 PROBLEM = "application/problem+json"
@@ -781,3 +782,44 @@ async def test_null_for_a_required_value_is_refused_by_name(network: Network) ->
     assert not failures, "\n".join(failures)
     me = await network.client.get("/api/v1/me", headers=await network.headers("doctor_a"))
     assert (await me.json())["full_name"] == "Doctor A"
+
+
+DRAFT_FIELDS = (
+    "specialty",
+    "urgency",
+    "question",
+    "summary",
+    "patient_present",
+    "target_facility_id",
+    "target_practitioner_id",
+)
+AMENDED_FIELDS = ("question", "summary", "urgency", "patient_present")
+
+
+async def test_null_on_a_consult_is_refused_by_name_or_clears_an_optional_value(
+    network: Network,
+) -> None:
+    """A draft edit or an amendment that sets a field to null: 400 naming the field for
+    a value the consult needs, the value cleared for one it may lack; never a 500."""
+    draft = await file_consult(network, draft=True)
+    submitted = await file_consult(network)
+    headers = await network.headers("doctor_a")
+    failures = []
+    for method, url, body, fields in (
+        ("PATCH", f"/api/v1/consults/{draft['id']}", {}, DRAFT_FIELDS),
+        ("POST", f"/api/v1/consults/{submitted['id']}/amend", {"note": "x"}, AMENDED_FIELDS),
+    ):
+        for field in fields:
+            resp = await network.client.request(
+                method, url, json={**body, field: None}, headers=headers
+            )
+            try:
+                if field.startswith("target_"):
+                    assert resp.status == 200, await resp.text()
+                    assert (await resp.json())[field] is None
+                    continue
+                problem_body = await problem(resp, 400, "validation_error")
+                assert ["body", field] in named_locations(problem_body), problem_body
+            except AssertionError as exc:
+                failures.append(f"{method} {url} {field}=null: {exc}")
+    assert not failures, "\n".join(failures)
