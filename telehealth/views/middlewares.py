@@ -3,6 +3,7 @@ security headers), errors, CSRF, auth, locale."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 from telehealth import keys
@@ -29,6 +31,11 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Opting out of authentication is explicit: only these prefixes and endpoints marked
 # `public=True` are served to anonymous callers.
 PUBLIC_PREFIXES = ("/static/",)
+INTERNAL = "Something went wrong on our side."
+MALFORMED_REQUEST = "The request is malformed."
+BAD_INPUT = ErrorCode.VALIDATION_ERROR
+# What the access log and metrics record for a request its client abandoned (nginx's 499).
+CLIENT_CLOSED_REQUEST = 499
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -84,6 +91,11 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         _decorate(exc.headers, request_id)
         raise
+    except asyncio.CancelledError:
+        # A server run with handler cancellation stops the handler of a client that left.
+        if client_gone(request):
+            status = CLIENT_CLOSED_REQUEST
+        raise
     finally:
         elapsed = time.perf_counter() - started
         route = _route_label(request)
@@ -120,11 +132,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except DomainError as error:
-        if wants_html(request):
-            from telehealth.views.pages_errors import html_error
-
-            return await html_error(request, error)
-        return from_domain_error(error, request_id)
+        return await _answer(request, error)
+    except HttpProcessingError:
+        # Met while reading the body: a part header or an encoding aiohttp cannot parse.
+        # Its message echoes the client's bytes, so it is not repeated.
+        return await _answer(request, DomainError(MALFORMED_REQUEST, code=BAD_INPUT))
+    except ConnectionError:
+        if not client_gone(request):
+            log.exception("unhandled error")
+            return problem_response(ErrorCode.INTERNAL, INTERNAL, request_id=request_id)
+        # The client closed the connection before its request was complete: nobody is
+        # left to answer, and it is no fault of ours.
+        log.info("client went away", extra={"path": request.path})
+        return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -139,9 +159,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return problem_response(code, detail, request_id=request_id, headers=headers)
     except Exception:
         log.exception("unhandled error")
-        return problem_response(
-            ErrorCode.INTERNAL, "Something went wrong on our side.", request_id=request_id
-        )
+        return problem_response(ErrorCode.INTERNAL, INTERNAL, request_id=request_id)
+
+
+async def _answer(request: web.Request, error: DomainError) -> web.StreamResponse:
+    if wants_html(request):
+        from telehealth.views.pages_errors import html_error
+
+        return await html_error(request, error)
+    return from_domain_error(error, request.get(keys.REQUEST_ID))
+
+
+def client_gone(request: web.Request) -> bool:
+    """Whether the client has closed the connection of `request`."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 @web.middleware

@@ -10,10 +10,11 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast
 
 import pydantic
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel
 
 from telehealth import keys
@@ -31,6 +32,10 @@ ENDPOINT_ATTR = "__telehealth_endpoint__"
 # rather than fail in the driver.
 NUL = "\x00"
 PATH_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+# What reading a body the client sent may raise when the client sent it wrong: text that
+# does not decode, broken compression, a multipart part header aiohttp cannot parse
+# (`name="username\x00"` is an InvalidHeader). Their messages echo input: never shown.
+MALFORMED_BODY: Final = (ValueError, web.RequestPayloadError, HttpProcessingError)
 
 
 class Empty(BaseModel):

@@ -823,3 +823,50 @@ async def test_null_on_a_consult_is_refused_by_name_or_clears_an_optional_value(
             except AssertionError as exc:
                 failures.append(f"{method} {url} {field}=null: {exc}")
     assert not failures, "\n".join(failures)
+
+
+BOUNDARY = "th-boundary"
+
+
+def multipart_with_header(disposition: bytes) -> bytes:
+    """A multipart/form-data body whose one part carries `disposition` as its header."""
+    return (
+        f"--{BOUNDARY}\r\n".encode()
+        + b"Content-Disposition: "
+        + disposition
+        + b"\r\n\r\nvalue\r\n"
+        + f"--{BOUNDARY}--\r\n".encode()
+    )
+
+
+MALFORMED_PART_HEADERS = (
+    b'form-data; name="username\x00"',
+    b'form-data; name="file\x00"; filename="a.png"',
+    b'form-data; name="a\r\n"',
+)
+
+
+async def test_a_malformed_multipart_part_header_is_bad_input(network: Network) -> None:
+    """Sign-in, registration and every upload route answer a part header aiohttp cannot
+    parse with 400, never a 500."""
+    cid = (await file_consult(network))["id"]
+    targets = (
+        ("/login", None),
+        ("/register", None),
+        (f"/api/v1/consults/{cid}/attachments", "doctor_a"),
+        (f"/consults/{cid}/attachments", "doctor_a"),
+    )
+    failures = []
+    for path, who in targets:
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Origin": str(network.client.make_url("")).rstrip("/"),
+        }
+        if who is not None:
+            headers.update(await network.headers(who))
+        for disposition in MALFORMED_PART_HEADERS:
+            body = multipart_with_header(disposition)
+            resp = await network.client.post(path, data=body, headers=headers)
+            if resp.status != 400:
+                failures.append(f"{path} {disposition!r}: {resp.status} {await resp.text()}"[:300])
+    assert not failures, "\n".join(failures)
