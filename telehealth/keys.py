@@ -47,5 +47,6 @@ ROTA: web.AppKey[OnCallRota] = web.AppKey("rota")
 FHIR: web.AppKey[FhirDirectory] = web.AppKey("fhir")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+CLIENT_REQUEST_ID: web.RequestKey[str | None] = web.RequestKey("client_request_id")
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 LOCALE: web.RequestKey[str] = web.RequestKey("locale")

@@ -31,8 +31,9 @@ FILE_PART = "file"
 MALFORMED = "The multipart body is malformed."
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_SLACK = 64 * 1024
-# Browsers may cache a file but must ask again (ETag) so that access is checked each time.
-CACHE_CONTROL = "private, no-cache"
+# A clinical file stays in no cache (a shared computer at a commune station): each read
+# is checked and audited; the ETag still lets a resumed download check it is the same.
+CACHE_CONTROL = "private, no-store"
 # A file shown in the browser runs nothing of its own; the site-wide `object-src 'none'`
 # would stop the browser's PDF viewer, and our pages may frame a file (never others).
 INLINE_HEADERS = {

@@ -32,6 +32,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # `public=True` are served to anonymous callers.
 PUBLIC_PREFIXES = ("/static/",)
 INTERNAL = "Something went wrong on our side."
+SERVER_NAME = "telehealth"
 MALFORMED_REQUEST = "The request is malformed."
 BAD_INPUT = ErrorCode.VALIDATION_ERROR
 # What the access log and metrics record for a request its client abandoned (nginx's 499).
@@ -75,21 +76,25 @@ def wants_html(request: web.Request) -> bool:
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, structured access log, metrics and security headers for every answer."""
+    # The id is always our own: a client's X-Request-ID (two users may send the same one)
+    # is kept beside it, for correlation with the client's logs, never as the key.
     given = request.headers.get("X-Request-ID", "")
-    request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+    client_request_id = given if REQUEST_ID_RE.match(given) else None
+    request_id = uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
+    request[keys.CLIENT_REQUEST_ID] = client_request_id
     token = REQUEST_ID.set(request_id)
     started = time.perf_counter()
     status = 500
     try:
         response = await handler(request)
         status = response.status
-        _decorate(response.headers, request_id)
+        _decorate(response.headers, request, client_request_id)
         return response
     except web.HTTPException as exc:
         # Redirects (and any answer raised rather than returned) get the same treatment.
         status = exc.status
-        _decorate(exc.headers, request_id)
+        _decorate(exc.headers, request, client_request_id)
         raise
     except asyncio.CancelledError:
         # A server run with handler cancellation stops the handler of a client that left.
@@ -109,15 +114,27 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
                 "status": status,
                 "ms": round(elapsed * 1000, 2),
                 "remote": request.remote,
+                "client_request_id": client_request_id,
             },
         )
         REQUEST_ID.reset(token)
 
 
-def _decorate(headers: MutableMapping[str, str], request_id: str) -> None:
-    headers["X-Request-ID"] = request_id
+def _decorate(
+    headers: MutableMapping[str, str], request: web.Request, client_request_id: str | None
+) -> None:
+    headers["X-Request-ID"] = request[keys.REQUEST_ID]
+    if client_request_id is not None:
+        headers["X-Client-Request-ID"] = client_request_id
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
+    # aiohttp would name itself and its version (and Python's) to every scanner.
+    headers["Server"] = SERVER_NAME
+    if request.get(keys.PRINCIPAL) is not None and "no-store" not in headers.get(
+        "Cache-Control", ""
+    ):
+        # Whatever a signed-in caller gets may be patient data: no cache may keep it.
+        headers["Cache-Control"] = "no-store"
 
 
 def _route_label(request: web.Request) -> str:

@@ -74,6 +74,7 @@ class Call(Generic[B, Q]):
             actor_id=principal.user_id if principal else None,
             client_address=client_address(self.request),
             request_id=self.request.get(keys.REQUEST_ID),
+            client_request_id=self.request.get(keys.CLIENT_REQUEST_ID),
         )
 
     def path(self, name: str) -> str:
