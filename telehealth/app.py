@@ -33,6 +33,7 @@ from telehealth.scheduling.appointments import AppointmentService
 from telehealth.scheduling.availability import AvailabilityService
 from telehealth.scheduling.search import SlotSearch
 from telehealth.views import health, openapi
+from telehealth.views.body_deadline import body_deadline_middleware
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
 from telehealth.views.middlewares import (
@@ -51,8 +52,13 @@ def create_app(settings: Settings) -> web.Application:
     """Build the application; nothing is opened until the app starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
+        # aiohttp's keep-alive timer runs from the connection's start until a request's
+        # headers are complete (and again after each answer): it bounds a client that
+        # sends its headers a byte at a time, and an idle connection.
+        handler_args={"keepalive_timeout": settings.client_timeouts.header_seconds},
         middlewares=[
             context_middleware,
+            body_deadline_middleware,
             error_middleware,
             csrf_middleware,
             auth_middleware,

@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     INVALID_FILE = "invalid_file"
     INVALID_DICOM = "invalid_dicom"
     RATE_LIMITED = "rate_limited"
+    REQUEST_TIMEOUT = "request_timeout"
     INTERNAL = "internal_error"
     UNAVAILABLE = "unavailable"
 

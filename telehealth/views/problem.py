@@ -34,6 +34,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_FILE: 422,
     ErrorCode.INVALID_DICOM: 422,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.INTERNAL: 500,
     ErrorCode.UNAVAILABLE: 503,
 }
@@ -61,6 +62,7 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_FILE: "The file is damaged or not what it claims to be",
     ErrorCode.INVALID_DICOM: "The DICOM file is damaged or incomplete",
     ErrorCode.RATE_LIMITED: "Too many requests",
+    ErrorCode.REQUEST_TIMEOUT: "The request took too long to arrive",
     ErrorCode.INTERNAL: "Internal error",
     ErrorCode.UNAVAILABLE: "Service unavailable",
 }

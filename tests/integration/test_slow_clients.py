@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from telehealth.app import create_app
-from telehealth.config import Settings
+from telehealth.config import ClientTimeouts, Settings
+from tests.support import files
 from tests.support.consults import file_consult
-from tests.support.network import Network
+from tests.support.network import Network, build_network
 
 
 async def raw_request(port: int, head: bytes) -> asyncio.StreamWriter:
@@ -35,8 +38,7 @@ async def access_line(caplog: pytest.LogCaptureFixture, path: str) -> logging.Lo
     raise AssertionError(f"no access-log line for {path}")
 
 
-@pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[int]:
+async def serve(settings: Settings) -> AsyncIterator[int]:
     """The port of the app served as `telehealth serve` serves it (aiohttp's test server
     differs: it cancels the handler of a client that leaves)."""
     runner = web.AppRunner(create_app(settings), access_log=None)
@@ -45,6 +47,21 @@ async def served(settings: Settings) -> AsyncIterator[int]:
     await site.start()
     yield runner.addresses[0][1]
     await runner.cleanup()
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[int]:
+    """The app, served as in production."""
+    async for port in serve(settings):
+        yield port
+
+
+@pytest.fixture
+async def served_impatient(settings: Settings) -> AsyncIterator[int]:
+    """The app, served as in production, waiting HEADER_SECONDS for headers."""
+    quick = settings.with_overrides(client_timeouts=ClientTimeouts(header_seconds=HEADER_SECONDS))
+    async for port in serve(quick):
+        yield port
 
 
 async def test_a_client_that_drops_mid_body_is_no_server_error(
@@ -98,3 +115,92 @@ async def drop_mid_body(
     async with aiohttp.ClientSession() as session:
         metrics = await (await session.get(f"http://127.0.0.1:{port}/metrics")).text()
     assert 'status="500"' not in metrics
+
+
+BODY_SECONDS = 1.0
+HEADER_SECONDS = 1.0
+MIN_RATE = 4096
+
+
+@pytest.fixture
+async def impatient(aiohttp_client: Any, settings: Settings) -> Network:
+    """The network on an app that waits BODY_SECONDS for a body, and then wants an upload
+    to have come at MIN_RATE bytes a second."""
+    quick = settings.with_overrides(
+        client_timeouts=ClientTimeouts(body_seconds=BODY_SECONDS, upload_min_rate=MIN_RATE)
+    )
+    client = await aiohttp_client(create_app(quick))
+    return await build_network(client, quick)
+
+
+async def drip(port: int, head: bytes, every: float, limit: float) -> tuple[bytes, float]:
+    """Send `head`, then one byte every `every` seconds until the server answers (or
+    `limit` passes); the answer's first bytes and when they came."""
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    try:
+        while time.monotonic() - started < limit:
+            try:
+                answer = await asyncio.wait_for(reader.read(200), every)
+            except TimeoutError:
+                writer.write(b"x")
+                await writer.drain()
+                continue
+            return answer, time.monotonic() - started
+        return b"", limit
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("kind", ["token", "upload"])
+async def test_a_body_that_crawls_in_is_cut_off(impatient: Network, kind: str) -> None:
+    """One byte every 0.3 s: the token endpoint gives up after BODY_SECONDS, an upload as
+    soon as it has fallen below MIN_RATE after that; 408 and the connection closed."""
+    port = impatient.client.port
+    assert port is not None
+    if kind == "token":
+        path, content_type, auth = "/api/v1/auth/token", "application/json", ""
+    else:
+        cid = (await file_consult(impatient))["id"]
+        path = f"/api/v1/consults/{cid}/attachments"
+        content_type = "multipart/form-data; boundary=b"
+        auth = (await impatient.headers("doctor_a"))["Authorization"]
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n"
+        "Content-Length: 100000\r\n" + (f"Authorization: {auth}\r\n" if auth else "") + "\r\n"
+    ).encode()
+    answer, after = await drip(port, head, every=0.3, limit=10 * BODY_SECONDS)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert after < 4 * BODY_SECONDS
+
+
+async def test_an_upload_at_a_steady_rate_is_not_cut_off(impatient: Network) -> None:
+    """A slow but steady link (twice MIN_RATE) keeps going past BODY_SECONDS."""
+    cid = (await file_consult(impatient))["id"]
+    data = files.pdf() + b"%" + b"x" * (3 * MIN_RATE) + b"\n%%EOF\n"
+
+    async def steady() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), MIN_RATE // 2):
+            yield data[start : start + MIN_RATE // 2]
+            await asyncio.sleep(0.25)
+
+    form = aiohttp.FormData()
+    form.add_field("file", steady(), filename="slow.pdf", content_type="application/pdf")
+    started = time.monotonic()
+    resp = await impatient.client.post(
+        f"/api/v1/consults/{cid}/attachments",
+        data=form,
+        headers=await impatient.headers("doctor_a"),
+    )
+    assert resp.status == 201, await resp.text()
+    assert time.monotonic() - started > BODY_SECONDS
+
+
+async def test_headers_that_crawl_in_are_cut_off(served_impatient: int) -> None:
+    """A request line, then one header byte every 0.3 s: the connection is closed once
+    HEADER_SECONDS have passed since it opened."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
+    answer, after = await drip(served_impatient, head, every=0.3, limit=10 * HEADER_SECONDS)
+    assert answer == b"", answer  # closed without an answer
+    assert after < 4 * HEADER_SECONDS
