@@ -43,6 +43,7 @@ from telehealth.views.middlewares import (
     error_middleware,
     locale_middleware,
 )
+from telehealth.views.routing import register_all
 from telehealth.views.templating import STATIC_DIR, setup_templating
 
 STALE_UPLOAD_SECONDS = 3600.0
@@ -80,20 +81,22 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(deadline_watch_ctx)
 
-    for routes in (
-        health.routes,
-        openapi.routes,
-        auth_views.routes,
-        accounts_views.routes,
-        scheduling_views.routes,
-        calendar_views.routes,
-        fhir_views.routes,
-        consults_views.routes,
-        attachment_views.routes,
-        consult_stats_views.routes,
-        rota_views.routes,
-    ):
-        routes.register(app)
+    register_all(
+        app,
+        [
+            health.routes,
+            openapi.routes,
+            auth_views.routes,
+            accounts_views.routes,
+            scheduling_views.routes,
+            calendar_views.routes,
+            fhir_views.routes,
+            consults_views.routes,
+            attachment_views.routes,
+            consult_stats_views.routes,
+            rota_views.routes,
+        ],
+    )
     pages.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
     return app

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from telehealth.accounts import validators
@@ -54,6 +55,21 @@ NotNull = AfterValidator(_not_null)
 # For a field that may be left out but never set to null: `Annotated[T | Absent, NotNull]`.
 # None stays the "left out" default for Python, and the document does not offer null.
 Absent = SkipJsonSchema[None]
+
+
+_CALENDAR_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ].+)?$")
+
+
+def _calendar_text(value: Any) -> Any:
+    """In a query string a day or an instant is ISO 8601 text: pydantic would otherwise
+    read `to=0.5` or `to=20240101` as seconds since 1970."""
+    if not isinstance(value, str) or not _CALENDAR_TEXT.match(value):
+        raise ValueError("expected an ISO 8601 date (YYYY-MM-DD) or date-time")
+    return value
+
+
+# Sent as ISO 8601 text; only the documented forms are taken.
+CalendarText = BeforeValidator(_calendar_text)
 
 
 class PageQuery(QueryIn):

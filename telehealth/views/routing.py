@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar, cast
 
@@ -288,6 +288,38 @@ class Routes:
         for endpoint in self.endpoints:
             app.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint))
             app[keys.ENDPOINTS].append(endpoint)
+
+
+def register_all(app: web.Application, collections: Iterable[Routes]) -> None:
+    """Register several features' endpoints, so that a parameter never matches the fixed
+    word of a sibling path: aiohttp tries every resource whose pattern fits, and would
+    take `DELETE /api/v1/on-call/now` for the shift with id `now` (and answer a method
+    `/consults/stats` lacks with the `Allow` of `/consults/{consult_id}`)."""
+    endpoints = [e for routes in collections for e in routes.endpoints]
+    fixed = [e.path.split("/") for e in endpoints if "{" not in e.path]
+    for endpoint in endpoints:
+        path = _excluding_fixed_words(endpoint.path, fixed)
+        app.router.add_route(endpoint.method, path, _wrap(endpoint))
+        app[keys.ENDPOINTS].append(endpoint)
+
+
+def _excluding_fixed_words(path: str, fixed: list[list[str]]) -> str:
+    """`/a/{id}` with a sibling `/a/now` -> `/a/{id:(?!(?:now)(?:/|$))[^{}/]+}`."""
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        if not (segment.startswith("{") and ":" not in segment):
+            continue
+        words = sorted(
+            {
+                other[i]
+                for other in fixed
+                if len(other) == len(segments) and other[:i] == segments[:i]
+            }
+        )
+        if words:
+            alternatives = "|".join(re.escape(w) for w in words)
+            segments[i] = f"{segment[:-1]}:(?!(?:{alternatives})(?:/|$))[^{{}}/]+}}"
+    return "/".join(segments)
 
 
 def endpoint_of(request: web.Request) -> Endpoint | None:
