@@ -52,9 +52,17 @@ def _not_null(value: Any) -> Any:
 
 
 NotNull = AfterValidator(_not_null)
-# For a field that may be left out but never set to null: `Annotated[T | Absent, NotNull]`.
-# None stays the "left out" default for Python, and the document does not offer null.
+
+
+def _undocumented_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+# For a field that may be left out but never set to null:
+# `Annotated[T | Absent, NotNull, NoDefault] = None`. None stays the "left out" default
+# for Python; the document offers neither null nor a null default.
 Absent = SkipJsonSchema[None]
+NoDefault = Field(json_schema_extra=_undocumented_default)
 
 
 _CALENDAR_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ].+)?$")
@@ -175,10 +183,10 @@ class UserCreate(In):
 class UserUpdate(In):
     """Fields an admin may change on a user."""
 
-    full_name: Annotated[Name | Absent, NotNull] = None
+    full_name: Annotated[Name | Absent, NotNull, NoDefault] = None
     roles: Annotated[list[Role], Field(min_length=1, max_length=7)] | None = None
     facility_id: str | None = None
-    active: Annotated[bool | Absent, NotNull] = None
+    active: Annotated[bool | Absent, NotNull, NoDefault] = None
     phone: Phone | None = None
     email: Email | None = None
 
@@ -186,7 +194,7 @@ class UserUpdate(In):
 class MeUpdate(In):
     """Fields users may change on themselves."""
 
-    full_name: Annotated[Name | Absent, NotNull] = None
+    full_name: Annotated[Name | Absent, NotNull, NoDefault] = None
     phone: Phone | None = None
     email: Email | None = None
     locale: Locale | None = None

@@ -11,6 +11,7 @@ from telehealth.accounts.schemas import (
     Absent,
     FacilityRef,
     In,
+    NoDefault,
     NotNull,
     Out,
     PageQuery,
@@ -65,11 +66,11 @@ class ConsultCreate(In):
 class ConsultDraftUpdate(In):
     """Changes to a draft (anything but the patient)."""
 
-    specialty: Annotated[SpecialtyCode | Absent, NotNull] = None
-    urgency: Annotated[Urgency | Absent, NotNull] = None
-    question: Annotated[Text | Absent, NotNull] = None
-    summary: Annotated[CaseSummary | Absent, NotNull] = None
-    patient_present: Annotated[bool | Absent, NotNull] = None
+    specialty: Annotated[SpecialtyCode | Absent, NotNull, NoDefault] = None
+    urgency: Annotated[Urgency | Absent, NotNull, NoDefault] = None
+    question: Annotated[Text | Absent, NotNull, NoDefault] = None
+    summary: Annotated[CaseSummary | Absent, NotNull, NoDefault] = None
+    patient_present: Annotated[bool | Absent, NotNull, NoDefault] = None
     target_facility_id: Id | None = None
     target_practitioner_id: Id | None = None
 
@@ -77,10 +78,10 @@ class ConsultDraftUpdate(In):
 class ConsultAmend(In):
     """An amendment of a submitted request: what changes and why."""
 
-    question: Annotated[Text | Absent, NotNull] = None
-    summary: Annotated[CaseSummary | Absent, NotNull] = None
-    urgency: Annotated[Urgency | Absent, NotNull] = None
-    patient_present: Annotated[bool | Absent, NotNull] = None
+    question: Annotated[Text | Absent, NotNull, NoDefault] = None
+    summary: Annotated[CaseSummary | Absent, NotNull, NoDefault] = None
+    urgency: Annotated[Urgency | Absent, NotNull, NoDefault] = None
+    patient_present: Annotated[bool | Absent, NotNull, NoDefault] = None
     note: Annotated[str, Field(min_length=1, max_length=2000)]
 
     @model_validator(mode="after")
