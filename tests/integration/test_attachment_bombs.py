@@ -1,11 +1,11 @@
 """Uploads built to exhaust the server: small files that decode to gigabytes are refused
-by their declared size before any pixel is decoded, and no refusal tells the client a
-server path or a library's message."""
+by their declared size before any pixel is decoded (the refusal names the declared size,
+which only the header check does; decoding took 14 s and 3 GB before), and no refusal
+tells the client a server path or a library's message."""
 
 from __future__ import annotations
 
 import struct
-import time
 
 import pytest
 
@@ -15,8 +15,6 @@ from tests.support import files
 from tests.support.consults import file_consult
 from tests.support.network import Network
 
-# Refused from the header alone: far less than decoding would take (14 s before).
-QUICK_SECONDS = 3.0
 DECODE = "it cannot be decoded"
 PIXELS = "its pixel data cannot be decoded"
 
@@ -35,9 +33,7 @@ async def test_an_image_that_decodes_to_hundreds_of_megabytes_is_refused_before_
     network: Network, settings: Settings, data: bytes, name: str
 ) -> None:
     cid = (await file_consult(network))["id"]
-    started = time.monotonic()
     body = await problem(await upload(network, cid, data, name), 422, "invalid_file")
-    assert time.monotonic() - started < QUICK_SECONDS
     assert body["detail"] == "The PNG file is not usable: 9400x9400 pixels is too large."
     assert stored(settings) == []
     assert await rows(network) == []
@@ -48,9 +44,7 @@ async def test_a_compressed_dicom_frame_too_large_to_decode_is_refused(
 ) -> None:
     cid = (await file_consult(network))["id"]
     data = files.rle_dicom_bomb(8400, 8400)  # 2 MB -> one frame of 141 MB
-    started = time.monotonic()
     body = await problem(await upload(network, cid, data, "ct.dcm"), 422, "invalid_dicom")
-    assert time.monotonic() - started < QUICK_SECONDS
     assert "8400x8400 pixels is too large" in body["detail"]
     assert stored(settings) == []
 
@@ -60,9 +54,7 @@ async def test_a_compressed_dicom_with_too_many_frames_to_decode_is_refused(
 ) -> None:
     cid = (await file_consult(network))["id"]
     data = files.rle_dicom_bomb(4096, 4096, frames=40)  # 10 MB -> 40 frames of 32 MiB
-    started = time.monotonic()
     body = await problem(await upload(network, cid, data, "cine.dcm"), 422, "invalid_dicom")
-    assert time.monotonic() - started < QUICK_SECONDS
     assert "40 frame(s) of 4096x4096 pixels is too large" in body["detail"]
 
 
