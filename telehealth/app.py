@@ -21,6 +21,7 @@ from telehealth.consults import stats_views as consult_stats_views
 from telehealth.consults import views as consults_views
 from telehealth.consults.attachments import AttachmentService
 from telehealth.consults.deadlines import deadline_watch_ctx
+from telehealth.consults.inspection_pool import inspection_pool_ctx
 from telehealth.consults.rota import OnCallRota
 from telehealth.consults.service import ConsultService
 from telehealth.db.engine import database_ctx
@@ -36,6 +37,7 @@ from telehealth.scheduling.search import SlotSearch
 from telehealth.signalling.server import SignallingServer, outside_http_edge, signalling_ctx
 from telehealth.views import health, openapi, vendor
 from telehealth.views import rooms as rooms_views
+from telehealth.views.body_deadline import body_deadline_middleware
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
 from telehealth.views.middlewares import (
@@ -45,6 +47,7 @@ from telehealth.views.middlewares import (
     error_middleware,
     locale_middleware,
 )
+from telehealth.views.routing import register_all
 from telehealth.views.templating import STATIC_DIR, setup_templating
 
 STALE_UPLOAD_SECONDS = 3600.0
@@ -60,10 +63,15 @@ def create_app(settings: Settings) -> web.Application:
     """Build the application; nothing is opened until the app starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
+        # aiohttp's keep-alive timer runs from the connection's start until a request's
+        # headers are complete (and again after each answer): it bounds a client that
+        # sends its headers a byte at a time, and an idle connection.
+        handler_args={"keepalive_timeout": settings.client_timeouts.header_seconds},
         middlewares=[
             outside_http_edge(m)
             for m in (
                 context_middleware,
+                body_deadline_middleware,
                 error_middleware,
                 auth_middleware,
                 # After auth: only a request the auth middleware authenticated by a valid
@@ -83,6 +91,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_templating(app)
 
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(inspection_pool_ctx)
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(deadline_watch_ctx)
@@ -93,21 +102,23 @@ def create_app(settings: Settings) -> web.Application:
     signalling.attach(app)
     app.cleanup_ctx.append(signalling_ctx)
 
-    for routes in (
-        health.routes,
-        openapi.routes,
-        auth_views.routes,
-        accounts_views.routes,
-        scheduling_views.routes,
-        calendar_views.routes,
-        fhir_views.routes,
-        consults_views.routes,
-        attachment_views.routes,
-        consult_stats_views.routes,
-        rota_views.routes,
-        rooms_views.routes,
-    ):
-        routes.register(app)
+    register_all(
+        app,
+        [
+            health.routes,
+            openapi.routes,
+            auth_views.routes,
+            accounts_views.routes,
+            scheduling_views.routes,
+            calendar_views.routes,
+            fhir_views.routes,
+            consults_views.routes,
+            attachment_views.routes,
+            consult_stats_views.routes,
+            rota_views.routes,
+            rooms_views.routes,
+        ],
+    )
     pages.setup(app)
     vendor.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
@@ -126,7 +137,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.AVAILABILITY] = AvailabilityService(sessionmaker, settings)
     app[keys.APPOINTMENTS] = AppointmentService(sessionmaker, settings, search)
     app[keys.CONSULTS] = ConsultService(sessionmaker, settings)
-    attachments = AttachmentService(sessionmaker, settings)
+    attachments = AttachmentService(sessionmaker, settings, app[keys.INSPECTIONS])
     # Uploads cut off by a crash leave files in the store's tmp/; an hour is far longer
     # than any upload in flight in another process sharing the data directory.
     await asyncio.to_thread(attachments.store.sweep, STALE_UPLOAD_SECONDS)

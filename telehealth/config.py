@@ -108,6 +108,18 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class ClientTimeouts:
+    """How long a client may take to send its request: its headers within
+    `header_seconds` of connecting (or of the previous answer on a kept-alive
+    connection, which is also how long an idle one stays open), a body within
+    `body_seconds`, except an upload, which after that must keep `upload_min_rate`."""
+
+    header_seconds: float = 15.0
+    body_seconds: float = 30.0
+    upload_min_rate: int = 2048  # bytes a second, averaged over the whole upload
+
+
+@dataclass(frozen=True)
 class ConsultSettings:
     """Response deadlines per urgency and attachment limits."""
 
@@ -174,6 +186,8 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     consults: ConsultSettings = field(default_factory=ConsultSettings)
     rooms: RoomSettings = field(default_factory=RoomSettings)
+
+    client_timeouts: ClientTimeouts = field(default_factory=ClientTimeouts)
 
     @property
     def is_sqlite(self) -> bool:
@@ -243,6 +257,13 @@ class Settings:
                 ),
             ),
             rooms=_room_settings(get, port),
+            client_timeouts=ClientTimeouts(
+                header_seconds=_positive(
+                    get("HEADER_TIMEOUT_SECONDS", "15"), "HEADER_TIMEOUT_SECONDS"
+                ),
+                body_seconds=_positive(get("BODY_TIMEOUT_SECONDS", "30"), "BODY_TIMEOUT_SECONDS"),
+                upload_min_rate=_int(get("UPLOAD_MIN_RATE", "2048"), "UPLOAD_MIN_RATE"),
+            ),
             outbox=OutboxSettings(
                 enabled=_bool(get("OUTBOX_ENABLED") or "true"),
                 poll_seconds=_float(get("OUTBOX_POLL_SECONDS", "5"), "OUTBOX_POLL_SECONDS"),

@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     ROOM_ENDED = "room_ended"
     OUTCOME_EXISTS = "outcome_exists"
     REPLACED = "replaced"
+
+    REQUEST_TIMEOUT = "request_timeout"
     INTERNAL = "internal_error"
     UNAVAILABLE = "unavailable"
 

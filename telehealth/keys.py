@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from telehealth.auth.service import AuthService
     from telehealth.config import Settings
     from telehealth.consults.attachments import AttachmentService
+    from telehealth.consults.inspection_pool import InspectionPool
     from telehealth.consults.rota import OnCallRota
     from telehealth.consults.service import ConsultService
     from telehealth.fhir.directory import FhirDirectory
@@ -44,6 +45,7 @@ SLOTS: web.AppKey[SlotSearch] = web.AppKey("slots")
 APPOINTMENTS: web.AppKey[AppointmentService] = web.AppKey("appointments")
 CONSULTS: web.AppKey[ConsultService] = web.AppKey("consults")
 ATTACHMENTS: web.AppKey[AttachmentService] = web.AppKey("attachments")
+INSPECTIONS: web.AppKey[InspectionPool] = web.AppKey("inspections")
 ROTA: web.AppKey[OnCallRota] = web.AppKey("rota")
 FHIR: web.AppKey[FhirDirectory] = web.AppKey("fhir")
 ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
@@ -51,5 +53,6 @@ SIGNALLING: web.AppKey[SignallingServer] = web.AppKey("signalling")
 LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+CLIENT_REQUEST_ID: web.RequestKey[str | None] = web.RequestKey("client_request_id")
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 LOCALE: web.RequestKey[str] = web.RequestKey("locale")

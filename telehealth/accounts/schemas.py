@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from telehealth.accounts import validators
 from telehealth.accounts.models import FacilityLevel, Role
@@ -50,6 +52,32 @@ def _not_null(value: Any) -> Any:
 
 
 NotNull = AfterValidator(_not_null)
+
+
+def _undocumented_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+# For a field that may be left out but never set to null:
+# `Annotated[T | Absent, NotNull, NoDefault] = None`. None stays the "left out" default
+# for Python; the document offers neither null nor a null default.
+Absent = SkipJsonSchema[None]
+NoDefault = Field(json_schema_extra=_undocumented_default)
+
+
+_CALENDAR_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ].+)?$")
+
+
+def _calendar_text(value: Any) -> Any:
+    """In a query string a day or an instant is ISO 8601 text: pydantic would otherwise
+    read `to=0.5` or `to=20240101` as seconds since 1970."""
+    if not isinstance(value, str) or not _CALENDAR_TEXT.match(value):
+        raise ValueError("expected an ISO 8601 date (YYYY-MM-DD) or date-time")
+    return value
+
+
+# Sent as ISO 8601 text; only the documented forms are taken.
+CalendarText = BeforeValidator(_calendar_text)
 
 
 class PageQuery(QueryIn):
@@ -161,10 +189,10 @@ class UserCreate(In):
 class UserUpdate(In):
     """Fields an admin may change on a user."""
 
-    full_name: Annotated[Name | None, NotNull] = None
+    full_name: Annotated[Name | Absent, NotNull, NoDefault] = None
     roles: Annotated[list[Role], Field(min_length=1, max_length=7)] | None = None
     facility_id: str | None = None
-    active: Annotated[bool | None, NotNull] = None
+    active: Annotated[bool | Absent, NotNull, NoDefault] = None
     phone: Phone | None = None
     email: Email | None = None
 
@@ -172,7 +200,7 @@ class UserUpdate(In):
 class MeUpdate(In):
     """Fields users may change on themselves."""
 
-    full_name: Annotated[Name | None, NotNull] = None
+    full_name: Annotated[Name | Absent, NotNull, NoDefault] = None
     phone: Phone | None = None
     email: Email | None = None
     locale: Locale | None = None

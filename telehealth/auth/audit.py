@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -28,6 +28,11 @@ class AuditContext:
     actor_id: str | None = None
     client_address: str | None = None
     request_id: str | None = None
+    client_request_id: str | None = None
+
+    def as_actor(self, actor_id: str) -> AuditContext:
+        """The same request, acted on by `actor_id` (a caller who just signed in)."""
+        return replace(self, actor_id=actor_id)
 
 
 SYSTEM = AuditContext()
@@ -48,6 +53,9 @@ def event_digest(event: AuditEvent) -> str:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
+    if event.client_request_id is not None:
+        # Added later: rows written before it existed keep the digest they were given.
+        body["client_request_id"] = event.client_request_id
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -89,6 +97,7 @@ class AuditLog:
             object_id=object_id,
             client_address=self._context.client_address,
             request_id=self._context.request_id,
+            client_request_id=self._context.client_request_id,
             details=json.loads(json.dumps(details or {}, default=str)),
             prev_hash=prev_hash,
         )

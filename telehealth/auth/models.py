@@ -55,7 +55,10 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(64))
     object_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The server's own id of the request (the key that ties log lines and rows together);
+    # an X-Request-ID the client sent is only stored beside it, never trusted as the key.
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))

@@ -134,7 +134,7 @@ class AuthService:
             )
             uow.session.add(patient)
             await uow.flush()
-            audit = AuditLog(uow.session, AuditContext(user.id, ctx.client_address, ctx.request_id))
+            audit = AuditLog(uow.session, ctx.as_actor(user.id))
             await audit.record("user.register", "user", user.id, {"patient_id": patient.id})
             if notify:
                 await Outbox(uow.session).queue(
@@ -183,7 +183,7 @@ class AuthService:
             issued = await SessionStore(uow.session, self._settings.sessions).issue(
                 user.id, kind, now, ctx.client_address, user_agent
             )
-            audit = AuditLog(uow.session, AuditContext(user.id, ctx.client_address, ctx.request_id))
+            audit = AuditLog(uow.session, ctx.as_actor(user.id))
             await audit.record("auth.login", "auth_session", issued.row.id, {"kind": kind})
             await uow.commit()
             return SignIn(

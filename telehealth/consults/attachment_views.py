@@ -19,7 +19,7 @@ from telehealth.consults.inspection import BY_CONTENT_TYPE
 from telehealth.consults.schemas import AttachmentOut, DownloadQuery
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.views.file_ranges import FileSlice, Unsatisfiable, wanted_range
-from telehealth.views.routing import Call, InputError, Routes
+from telehealth.views.routing import MALFORMED_BODY, Call, InputError, Routes
 
 routes = Routes("attachments")
 UPLOADERS = {Role.DOCTOR, Role.SPECIALIST}
@@ -27,10 +27,13 @@ READERS = {Role.DOCTOR, Role.SPECIALIST, Role.ADMIN}
 ATTACHMENTS = "/api/v1/consults/{consult_id}/attachments"
 ATTACHMENT = ATTACHMENTS + "/{attachment_id}"
 FILE_PART = "file"
+# aiohttp's own message would echo the bytes it could not parse.
+MALFORMED = "The multipart body is malformed."
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_SLACK = 64 * 1024
-# Browsers may cache a file but must ask again (ETag) so that access is checked each time.
-CACHE_CONTROL = "private, no-cache"
+# A clinical file stays in no cache (a shared computer at a commune station): each read
+# is checked and audited; the ETag still lets a resumed download check it is the same.
+CACHE_CONTROL = "private, no-store"
 # A file shown in the browser runs nothing of its own; the site-wide `object-src 'none'`
 # would stop the browser's PDF viewer, and our pages may frame a file (never others).
 INLINE_HEADERS = {
@@ -66,8 +69,8 @@ class MultipartFile:
             return chunk
         except ConnectionError:
             raise InputError("The upload was interrupted before the file was complete.") from None
-        except (ValueError, web.RequestPayloadError) as exc:
-            raise InputError(f"The multipart body is malformed: {exc}") from None
+        except MALFORMED_BODY:
+            raise InputError(MALFORMED) from None
 
 
 async def upload_source(request: web.Request) -> MultipartFile:
@@ -84,8 +87,8 @@ async def upload_source(request: web.Request) -> MultipartFile:
         part = await reader.next()
     except ConnectionError:
         raise InputError("The upload was interrupted.") from None
-    except (ValueError, web.RequestPayloadError) as exc:
-        raise InputError(f"The multipart body is malformed: {exc}") from None
+    except MALFORMED_BODY:
+        raise InputError(MALFORMED) from None
     if isinstance(part, BodyPartReader) and part.name == FILE_PART:
         return MultipartFile(reader, part)
     if part is None:

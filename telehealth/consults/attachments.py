@@ -29,7 +29,8 @@ from telehealth.auth.principal import Principal
 from telehealth.config import Settings
 from telehealth.consults import policy
 from telehealth.consults.blobs import BlobStore, FileSource, Staged
-from telehealth.consults.inspection import FileType, inspect
+from telehealth.consults.inspection import FileType
+from telehealth.consults.inspection_pool import InspectionPool
 from telehealth.consults.models import (
     ConsultAssignee,
     ConsultAttachment,
@@ -46,8 +47,6 @@ from telehealth.errors import Conflict, DomainError, ErrorCode, Forbidden, NotFo
 log = logging.getLogger("telehealth.consults.attachments")
 
 MAX_NAME = 255
-# Decoding a large image or DICOM takes hundreds of megabytes: a few at a time.
-INSPECTIONS_AT_ONCE = 2
 CONSULT_URL = "/api/v1/consults/{consult_id}/attachments/{attachment_id}"
 
 
@@ -135,13 +134,15 @@ class AttachmentService:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
+        inspections: InspectionPool,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._limit = settings.consults.attachment_max_bytes
         self._clock = clock
         self.store = BlobStore.in_data_dir(settings.data_dir)
-        self._inspecting = asyncio.Semaphore(INSPECTIONS_AT_ONCE)
+        # Decoding runs in worker processes with a memory ceiling, one per core at a time.
+        self._inspections = inspections
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessionmaker)
@@ -155,8 +156,7 @@ class AttachmentService:
         staged, filetype = await self.store.receive(source, self._limit)
         preview: Staged | None = None
         try:
-            async with self._inspecting:
-                found = await asyncio.to_thread(inspect, staged.path, filetype)
+            found = await self._inspections.inspect(staged.path, filetype)
             if found.preview is not None:
                 preview = await self.store.stage_bytes(found.preview)
             row = ConsultAttachment(

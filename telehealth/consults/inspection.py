@@ -1,7 +1,13 @@
 """What an uploaded file is: its type read from its first bytes, its content verified,
 DICOM metadata read, and a PNG preview rendered for the browser.
 
-Everything here is synchronous and CPU-bound; callers run it in a thread.
+Everything here is synchronous and CPU-bound; the server runs it in a worker process
+with a memory ceiling (`inspection_pool.py`). A file is refused from its header when
+what it would decode to exceeds MAX_DECODED_BYTES: a 170 kB PNG may declare 9400x9400
+16-bit pixels, and Pillow's own limit counts pixels, not bytes.
+
+A refusal never carries what a library said (it names server paths such as the
+temporary file); that goes to the server's log through `Refusal.cause`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pydicom
@@ -32,9 +38,12 @@ from telehealth.errors import DomainError, ErrorCode
 SNIFF_BYTES = 132  # enough for the DICOM preamble (128 bytes) and its "DICM" marker
 PREVIEW_PX = 512
 # Pillow's own decompression-bomb threshold; a frame larger than this is refused.
-MAX_FRAME_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-# Bounds the time spent decoding every frame of a compressed multi-frame DICOM.
-MAX_TOTAL_PIXELS = 2**31
+MAX_FRAME_PIXELS: Final = Image.MAX_IMAGE_PIXELS or 89_478_485
+# What one image or DICOM frame may take once decoded (pixels x bytes per pixel as held in
+# memory): a 12-bit 4096x4096 radiograph is 32 MiB, a 24-megapixel photograph 96 MiB.
+MAX_DECODED_BYTES: Final = 128 * 1024 * 1024
+# Bounds the time spent decoding every frame of a multi-frame DICOM (one at a time).
+MAX_TOTAL_DECODED_BYTES: Final = 1024 * 1024 * 1024
 PDF_TAIL_BYTES = 2048
 _WARNINGS_LOCK = threading.Lock()
 
@@ -72,6 +81,19 @@ class Inspection:
     preview: bytes | None
 
 
+class Refused(DomainError):
+    """A file that is not what it claims, or too large to decode. `detail` is for the
+    client; `cause` (a library's message, which may name server paths) only for the log."""
+
+    def __init__(self, detail: str, code: ErrorCode, cause: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process and re-raised in the server: pickled by its arguments.
+        return (Refused, (self.detail, self.code, self.cause))
+
+
 def sniff(head: bytes) -> FileType | None:
     """The type the first bytes announce (never the file name), or None."""
     if head.startswith(b"\xff\xd8\xff"):
@@ -94,34 +116,70 @@ def inspect(path: Path, filetype: FileType) -> Inspection:
     return _image(path, filetype)
 
 
-def _invalid(filetype: FileType, problem: str) -> DomainError:
+def _invalid(filetype: FileType, problem: str, cause: BaseException | None = None) -> Refused:
     code = ErrorCode.INVALID_DICOM if filetype is DICOM else ErrorCode.INVALID_FILE
-    return DomainError(f"The {filetype.label} file is not usable: {problem}.", code=code)
+    reason = f"{type(cause).__name__}: {cause}" if cause is not None else None
+    return Refused(f"The {filetype.label} file is not usable: {problem}.", code, reason)
+
+
+def too_large(filetype: FileType, cause: BaseException | None = None) -> Refused:
+    """The refusal of a file that needs more memory than a worker may take."""
+    return _invalid(filetype, "it is too large to decode", cause)
+
+
+def bytes_per_pixel(mode: str) -> int:
+    """How many bytes Pillow holds per pixel of `mode` (bands are packed into 32 bits)."""
+    if mode in {"1", "L", "P"}:
+        return 1
+    return 2 if mode.startswith("I;16") else 4
 
 
 # -- images -------------------------------------------------------------------------------
 
 
 def _image(path: Path, filetype: FileType) -> Inspection:
+    # Pillow parses untrusted bytes with many plugins: whatever it raises, the file is bad.
     try:
         with Image.open(path) as img:
             if img.format != filetype.label:
                 raise _invalid(filetype, f"its content is {img.format}")
-            if img.width * img.height > MAX_FRAME_PIXELS:
-                raise _invalid(filetype, f"{img.width}x{img.height} pixels is too large")
             img.verify()
         # verify() leaves the image unusable; decoding it in full catches truncation.
         with Image.open(path) as img:
-            img.load()
             meta = {"width": img.width, "height": img.height}
-            return Inspection(meta, render_png(ImageOps.exif_transpose(img)))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise _invalid(filetype, f"it cannot be decoded ({exc})") from None
+            _bound_decoding(img, filetype)
+            img.load()
+            ImageOps.exif_transpose(img, in_place=True)  # no full-size copy
+            return Inspection(meta, render_png(img))
+    except Refused:
+        raise
+    except MemoryError as exc:
+        raise too_large(filetype, exc) from None
+    except Exception as exc:
+        raise _invalid(filetype, "it cannot be decoded", exc) from None
+
+
+def _bound_decoding(img: Image.Image, filetype: FileType) -> None:
+    """Refuse, from the header alone, an image whose decoding would take too much."""
+    size = f"{img.width}x{img.height} pixels is too large"
+    if img.width * img.height > MAX_FRAME_PIXELS:
+        raise _invalid(filetype, size)
+    if filetype is JPEG:
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale while still reading every byte (a cut
+        # file still fails): a large photograph needs a fraction of its full size.
+        img.draft(img.mode, (2 * PREVIEW_PX, 2 * PREVIEW_PX))
+    if img.width * img.height * bytes_per_pixel(img.mode) > MAX_DECODED_BYTES:
+        raise _invalid(filetype, size)
 
 
 def render_png(img: Image.Image) -> bytes:
     """A PNG no larger than PREVIEW_PX on either side."""
-    if img.mode in {"I", "I;16", "I;16B", "F"}:
+    if img.mode in {"I", "I;16", "I;16L", "I;16B", "F"}:
+        # Subsample before any copy: a full-size float64 array is 8 bytes a pixel.
+        step = max(1, math.ceil(max(img.size) / (2 * PREVIEW_PX)))
+        if step > 1:
+            small = (max(1, img.width // step), max(1, img.height // step))
+            img = img.resize(small, Image.Resampling.NEAREST)
         img = Image.fromarray(_stretch(np.asarray(img)))
     elif img.mode not in {"L", "LA", "RGB", "RGBA"}:
         img = img.convert("RGBA" if _has_alpha(img) else "RGB")
@@ -159,10 +217,12 @@ def _dicom(path: Path) -> Inspection:
     # element when it is first touched: whatever it raises, the file is bad input.
     try:
         return _dicom_inspection(_read_dicom(path))
-    except DomainError:
+    except Refused:
         raise
+    except MemoryError as exc:
+        raise too_large(DICOM, exc) from None
     except Exception as exc:
-        raise _invalid(DICOM, f"it cannot be parsed ({exc})") from None
+        raise _invalid(DICOM, "it cannot be parsed", exc) from None
 
 
 def _dicom_inspection(ds: Dataset) -> Inspection:
@@ -170,7 +230,14 @@ def _dicom_inspection(ds: Dataset) -> Inspection:
     frames = _int(ds.get("NumberOfFrames")) or 1
     if not rows or not columns:
         raise _invalid(DICOM, "Rows and Columns are missing")
-    if rows * columns > MAX_FRAME_PIXELS or rows * columns * frames > MAX_TOTAL_PIXELS:
+    # Bounded from the header, before any decoding; a compressed frame decodes to this.
+    samples = _int(ds.get("SamplesPerPixel")) or 1
+    frame_bytes = rows * columns * samples * math.ceil((_int(ds.get("BitsAllocated")) or 8) / 8)
+    if (
+        rows * columns > MAX_FRAME_PIXELS
+        or frame_bytes > MAX_DECODED_BYTES
+        or frame_bytes * frames > MAX_TOTAL_DECODED_BYTES
+    ):
         raise _invalid(DICOM, f"{frames} frame(s) of {columns}x{rows} pixels is too large")
     _check_pixel_length(ds, rows, columns, frames)
     first = _decode(ds, rows, columns)
@@ -196,7 +263,8 @@ def _read_dicom(path: Path) -> Dataset:
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
         raise _invalid(DICOM, "it has no transfer syntax (the file meta header is cut short)")
     if not ds.file_meta.TransferSyntaxUID.is_transfer_syntax:
-        raise _invalid(DICOM, f"{ds.file_meta.TransferSyntaxUID} is no transfer syntax")
+        # Not echoed: the value is whatever bytes the file holds there.
+        raise _invalid(DICOM, "its transfer syntax is not a valid one")
     if "PixelData" not in ds:
         raise _invalid(DICOM, "it has no pixel data (the file may be truncated)")
     return ds
@@ -225,8 +293,10 @@ def _decode(ds: Dataset, rows: int, columns: int) -> NDArray[np.uint8]:
                 # Only the preview is windowed: subsample big frames before the float maths.
                 step = max(1, math.ceil(max(rows, columns) / (2 * PREVIEW_PX)))
                 first = to_8bit(frame[::step, ::step], ds)
+    except MemoryError as exc:
+        raise too_large(DICOM, exc) from None
     except Exception as exc:
-        raise _invalid(DICOM, f"its pixel data cannot be decoded ({exc})") from None
+        raise _invalid(DICOM, "its pixel data cannot be decoded", exc) from None
     if first is None:
         raise _invalid(DICOM, "it holds no frame")
     return first

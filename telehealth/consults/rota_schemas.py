@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from telehealth.accounts.models import Role
-from telehealth.accounts.schemas import FacilityRef, In, Out, PageQuery, QueryIn
+from telehealth.accounts.schemas import CalendarText, FacilityRef, In, Out, PageQuery, QueryIn
 from telehealth.scheduling.schemas import PersonRef
 
 READERS = frozenset({Role.DOCTOR, Role.SPECIALIST, Role.ADMIN})
@@ -61,8 +61,8 @@ class RotaQuery(PageQuery):
 
     specialty: Code | None = None
     facility_id: Id | None = None
-    from_: Annotated[Instant | date | None, Field(alias="from")] = None
-    to: Instant | date | None = None
+    from_: Annotated[Instant | date | None, CalendarText, Field(alias="from")] = None
+    to: Annotated[Instant | date | None, CalendarText] = None
 
 
 class NowQuery(QueryIn):

@@ -7,13 +7,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from telehealth.accounts.schemas import FacilityRef, In, Out, PageQuery, QueryIn
+from telehealth.accounts.schemas import (
+    Absent,
+    FacilityRef,
+    In,
+    NoDefault,
+    NotNull,
+    Out,
+    PageQuery,
+    QueryIn,
+)
 from telehealth.consults.models import ConsultStatus, Disposition, Urgency
 from telehealth.scheduling.schemas import PersonRef
 
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 LongText = Annotated[str, Field(min_length=1, max_length=20000)]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
+SpecialtyCode = Annotated[str, Field(min_length=1, max_length=32)]
 
 
 class Vitals(In):
@@ -56,11 +66,11 @@ class ConsultCreate(In):
 class ConsultDraftUpdate(In):
     """Changes to a draft (anything but the patient)."""
 
-    specialty: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    urgency: Urgency | None = None
-    question: Text | None = None
-    summary: CaseSummary | None = None
-    patient_present: bool | None = None
+    specialty: Annotated[SpecialtyCode | Absent, NotNull, NoDefault] = None
+    urgency: Annotated[Urgency | Absent, NotNull, NoDefault] = None
+    question: Annotated[Text | Absent, NotNull, NoDefault] = None
+    summary: Annotated[CaseSummary | Absent, NotNull, NoDefault] = None
+    patient_present: Annotated[bool | Absent, NotNull, NoDefault] = None
     target_facility_id: Id | None = None
     target_practitioner_id: Id | None = None
 
@@ -68,10 +78,10 @@ class ConsultDraftUpdate(In):
 class ConsultAmend(In):
     """An amendment of a submitted request: what changes and why."""
 
-    question: Text | None = None
-    summary: CaseSummary | None = None
-    urgency: Urgency | None = None
-    patient_present: bool | None = None
+    question: Annotated[Text | Absent, NotNull, NoDefault] = None
+    summary: Annotated[CaseSummary | Absent, NotNull, NoDefault] = None
+    urgency: Annotated[Urgency | Absent, NotNull, NoDefault] = None
+    patient_present: Annotated[bool | Absent, NotNull, NoDefault] = None
     note: Annotated[str, Field(min_length=1, max_length=2000)]
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.accounts.models import Facility, Practitioner, Role, User
-from telehealth.accounts.schemas import Out, QueryIn
+from telehealth.accounts.schemas import CalendarText, Out, QueryIn
 from telehealth.auth.principal import Principal
 from telehealth.config import Settings
 from telehealth.consults.models import (
@@ -46,8 +46,8 @@ OPEN = [s.value for s in OPEN_STATUSES]
 class StatsQuery(QueryIn):
     """`?from=&to=` (a date is a local day; `to` is inclusive) and optionally one facility."""
 
-    from_: Annotated[AwareDatetime | date | None, Field(alias="from")] = None
-    to: AwareDatetime | date | None = None
+    from_: Annotated[AwareDatetime | date | None, CalendarText, Field(alias="from")] = None
+    to: Annotated[AwareDatetime | date | None, CalendarText] = None
     facility_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
 
 

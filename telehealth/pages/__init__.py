@@ -24,11 +24,12 @@ from telehealth.pages import (
     schedule,
     sign_in,
 )
+from telehealth.views.routing import register_all
 
 
 def setup(app: web.Application) -> None:
-    """Register every page route."""
-    for module in (
+    """Register every page route (fixed paths first, see `register_all`)."""
+    modules = (
         sign_in,
         language,
         dashboard,
@@ -47,5 +48,5 @@ def setup(app: web.Application) -> None:
         consult_uploads,
         rota,
         call,
-    ):
-        module.routes.register(app)
+    )
+    register_all(app, [module.routes for module in modules])

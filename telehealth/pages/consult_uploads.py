@@ -19,7 +19,7 @@ from telehealth.pages.forms import (
     see_other,
 )
 from telehealth.views.problem import status_for
-from telehealth.views.routing import Call, Routes
+from telehealth.views.routing import MALFORMED_BODY, Call, Routes
 from telehealth.views.templating import N_
 
 routes = Routes("pages")
@@ -47,7 +47,7 @@ class FilePart:
         """Up to `size` bytes of the file; empty at its end."""
         try:
             return await self._part.read_chunk(size)
-        except (ValueError, ConnectionError):
+        except (*MALFORMED_BODY, ConnectionError):
             raise InvalidInput(UNREADABLE_FORM) from None
 
 
@@ -93,14 +93,14 @@ async def upload_files(call: Call[None, PageQuery]) -> web.Response:
 async def _multipart(request: web.Request) -> MultipartReader:
     try:
         return await request.multipart()
-    except (ValueError, ConnectionError):
+    except (*MALFORMED_BODY, ConnectionError):
         raise InvalidInput(UNREADABLE_FORM) from None
 
 
 async def _next(reader: MultipartReader) -> Part:
     try:
         return await reader.next()
-    except (ValueError, ConnectionError):
+    except (*MALFORMED_BODY, ConnectionError):
         raise InvalidInput(UNREADABLE_FORM) from None
 
 

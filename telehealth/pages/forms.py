@@ -16,6 +16,7 @@ from telehealth.auth.password_rules import WEAK_PASSWORD
 from telehealth.auth.sessions import csrf_token_for
 from telehealth.errors import DomainError, ErrorCode, InvalidInput
 from telehealth.views.i18n import SUPPORTED_LOCALES
+from telehealth.views.routing import MALFORMED_BODY
 from telehealth.views.templating import N_
 
 M = TypeVar("M", bound=BaseModel)
@@ -153,8 +154,9 @@ async def read_form(request: web.Request, *, check_csrf: bool = True) -> MultiDi
     """
     try:
         posted = await request.post()
-    except (ValueError, web.RequestPayloadError):
-        # Undecodable text, a multipart body without its boundary, broken compression.
+    except MALFORMED_BODY:
+        # Undecodable text, a multipart body without its boundary or with a part header
+        # that does not parse, broken compression.
         raise InvalidInput(UNREADABLE_FORM) from None
     form: MultiDict[str] = MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
     principal = request.get(keys.PRINCIPAL)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model_validator
 
-from telehealth.accounts.schemas import FacilityRef, In, Out, PageQuery
+from telehealth.accounts.schemas import CalendarText, FacilityRef, In, Out, PageQuery
 from telehealth.scheduling.models import AppointmentStatus, VisitMode
 
 
@@ -17,7 +17,19 @@ def _five_minute(value: time) -> time:
     return value
 
 
-LocalTime = Annotated[time, AfterValidator(_five_minute)]
+# A wall-clock time in the facility's zone, written "07:00:00" with no offset: JSON
+# Schema's `time` format is RFC 3339's full-time, which requires one.
+WallTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+            "description": "A local time, HH:MM or HH:MM:SS, without offset.",
+        }
+    ),
+]
+LocalTime = Annotated[WallTime, AfterValidator(_five_minute)]
 
 
 class BreakIn(In):
@@ -61,10 +73,10 @@ class RuleOut(Out):
 
     id: str
     weekday: int
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
     slot_minutes: int
-    breaks: list[tuple[time, time]]
+    breaks: list[tuple[WallTime, WallTime]]
     valid_from: date
     valid_until: date | None
 
@@ -125,8 +137,8 @@ class SlotQuery(PageQuery):
     specialty: Annotated[str, Field(max_length=32)] | None = None
     practitioner_id: Annotated[str, Field(max_length=36)] | None = None
     facility_id: Annotated[str, Field(max_length=36)] | None = None
-    from_: Annotated[AwareDatetime | date | None, Field(alias="from")] = None
-    to: AwareDatetime | date | None = None
+    from_: Annotated[AwareDatetime | date | None, CalendarText, Field(alias="from")] = None
+    to: Annotated[AwareDatetime | date | None, CalendarText] = None
 
 
 class SlotOut(Out):
@@ -205,8 +217,8 @@ class AppointmentQuery(PageQuery):
     status: AppointmentStatus | None = None
     practitioner_id: Annotated[str, Field(max_length=36)] | None = None
     patient_id: Annotated[str, Field(max_length=36)] | None = None
-    from_: Annotated[AwareDatetime | date | None, Field(alias="from")] = None
-    to: AwareDatetime | date | None = None
+    from_: Annotated[AwareDatetime | date | None, CalendarText, Field(alias="from")] = None
+    to: Annotated[AwareDatetime | date | None, CalendarText] = None
 
 
 class FeedOut(Out):

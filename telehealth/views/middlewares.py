@@ -3,6 +3,7 @@ security headers), errors, auth, CSRF, locale."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 from telehealth import keys
@@ -29,6 +31,12 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Opting out of authentication is explicit: only these prefixes and endpoints marked
 # `public=True` are served to anonymous callers.
 PUBLIC_PREFIXES = ("/static/",)
+INTERNAL = "Something went wrong on our side."
+SERVER_NAME = "telehealth"
+MALFORMED_REQUEST = "The request is malformed."
+BAD_INPUT = ErrorCode.VALIDATION_ERROR
+# What the access log and metrics record for a request its client abandoned (nginx's 499).
+CLIENT_CLOSED_REQUEST = 499
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -68,21 +76,30 @@ def wants_html(request: web.Request) -> bool:
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, structured access log, metrics and security headers for every answer."""
+    # The id is always our own: a client's X-Request-ID (two users may send the same one)
+    # is kept beside it, for correlation with the client's logs, never as the key.
     given = request.headers.get("X-Request-ID", "")
-    request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+    client_request_id = given if REQUEST_ID_RE.match(given) else None
+    request_id = uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
+    request[keys.CLIENT_REQUEST_ID] = client_request_id
     token = REQUEST_ID.set(request_id)
     started = time.perf_counter()
     status = 500
     try:
         response = await handler(request)
         status = response.status
-        _decorate(response.headers, request_id)
+        _decorate(response.headers, request, client_request_id)
         return response
     except web.HTTPException as exc:
         # Redirects (and any answer raised rather than returned) get the same treatment.
         status = exc.status
-        _decorate(exc.headers, request_id)
+        _decorate(exc.headers, request, client_request_id)
+        raise
+    except asyncio.CancelledError:
+        # A server run with handler cancellation stops the handler of a client that left.
+        if client_gone(request):
+            status = CLIENT_CLOSED_REQUEST
         raise
     finally:
         elapsed = time.perf_counter() - started
@@ -97,15 +114,27 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
                 "status": status,
                 "ms": round(elapsed * 1000, 2),
                 "remote": request.remote,
+                "client_request_id": client_request_id,
             },
         )
         REQUEST_ID.reset(token)
 
 
-def _decorate(headers: MutableMapping[str, str], request_id: str) -> None:
-    headers["X-Request-ID"] = request_id
+def _decorate(
+    headers: MutableMapping[str, str], request: web.Request, client_request_id: str | None
+) -> None:
+    headers["X-Request-ID"] = request[keys.REQUEST_ID]
+    if client_request_id is not None:
+        headers["X-Client-Request-ID"] = client_request_id
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
+    # aiohttp would name itself and its version (and Python's) to every scanner.
+    headers["Server"] = SERVER_NAME
+    if request.get(keys.PRINCIPAL) is not None and "no-store" not in headers.get(
+        "Cache-Control", ""
+    ):
+        # Whatever a signed-in caller gets may be patient data: no cache may keep it.
+        headers["Cache-Control"] = "no-store"
 
 
 def _route_label(request: web.Request) -> str:
@@ -120,11 +149,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except DomainError as error:
-        if wants_html(request):
-            from telehealth.views.pages_errors import html_error
-
-            return await html_error(request, error)
-        return from_domain_error(error, request_id)
+        return await _answer(request, error)
+    except HttpProcessingError:
+        # Met while reading the body: a part header or an encoding aiohttp cannot parse.
+        # Its message echoes the client's bytes, so it is not repeated.
+        return await _answer(request, DomainError(MALFORMED_REQUEST, code=BAD_INPUT))
+    except ConnectionError:
+        if not client_gone(request):
+            log.exception("unhandled error")
+            return problem_response(ErrorCode.INTERNAL, INTERNAL, request_id=request_id)
+        # The client closed the connection before its request was complete: nobody is
+        # left to answer, and it is no fault of ours.
+        log.info("client went away", extra={"path": request.path})
+        return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -139,9 +176,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return problem_response(code, detail, request_id=request_id, headers=headers)
     except Exception:
         log.exception("unhandled error")
-        return problem_response(
-            ErrorCode.INTERNAL, "Something went wrong on our side.", request_id=request_id
-        )
+        return problem_response(ErrorCode.INTERNAL, INTERNAL, request_id=request_id)
+
+
+async def _answer(request: web.Request, error: DomainError) -> web.StreamResponse:
+    if wants_html(request):
+        from telehealth.views.pages_errors import html_error
+
+        return await html_error(request, error)
+    return from_domain_error(error, request.get(keys.REQUEST_ID))
+
+
+def client_gone(request: web.Request) -> bool:
+    """Whether the client has closed the connection of `request`."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 @web.middleware

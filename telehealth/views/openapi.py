@@ -119,9 +119,11 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         binary = {"schema": {"type": "string", "format": "binary"}}
         ok["content"] = dict.fromkeys(endpoint.produces, binary)
     op["responses"][str(endpoint.status)] = ok
-    errors = {400, 413, 415} if endpoint.body or endpoint.upload else {400}
+    # 401 everywhere: a malformed or unknown bearer token is refused even on a public
+    # endpoint (and sign-in answers it to a wrong password).
+    errors = {400, 401, 413, 415} if endpoint.body or endpoint.upload else {400, 401}
     if not endpoint.public:
-        errors |= {401, 403}
+        errors |= {403}
         op["security"] = [{"session": []}, {"bearer": []}]
     else:
         op["security"] = []

@@ -38,6 +38,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.ROOM_ENDED: 409,
     ErrorCode.OUTCOME_EXISTS: 409,
     ErrorCode.REPLACED: 409,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.INTERNAL: 500,
     ErrorCode.UNAVAILABLE: 503,
 }
@@ -69,6 +70,7 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.ROOM_ENDED: "The room has ended",
     ErrorCode.OUTCOME_EXISTS: "The outcome is already recorded",
     ErrorCode.REPLACED: "Joined again from elsewhere",
+    ErrorCode.REQUEST_TIMEOUT: "The request took too long to arrive",
     ErrorCode.INTERNAL: "Internal error",
     ErrorCode.UNAVAILABLE: "Service unavailable",
 }

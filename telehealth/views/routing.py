@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast
 
 import pydantic
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel
 
 from telehealth import keys
@@ -31,6 +32,10 @@ ENDPOINT_ATTR = "__telehealth_endpoint__"
 # rather than fail in the driver.
 NUL = "\x00"
 PATH_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+# What reading a body the client sent may raise when the client sent it wrong: text that
+# does not decode, broken compression, a multipart part header aiohttp cannot parse
+# (`name="username\x00"` is an InvalidHeader). Their messages echo input: never shown.
+MALFORMED_BODY: Final = (ValueError, web.RequestPayloadError, HttpProcessingError)
 
 
 class Empty(BaseModel):
@@ -69,6 +74,7 @@ class Call(Generic[B, Q]):
             actor_id=principal.user_id if principal else None,
             client_address=client_address(self.request),
             request_id=self.request.get(keys.REQUEST_ID),
+            client_request_id=self.request.get(keys.CLIENT_REQUEST_ID),
         )
 
     def path(self, name: str) -> str:
@@ -282,6 +288,38 @@ class Routes:
         for endpoint in self.endpoints:
             app.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint))
             app[keys.ENDPOINTS].append(endpoint)
+
+
+def register_all(app: web.Application, collections: Iterable[Routes]) -> None:
+    """Register several features' endpoints, so that a parameter never matches the fixed
+    word of a sibling path: aiohttp tries every resource whose pattern fits, and would
+    take `DELETE /api/v1/on-call/now` for the shift with id `now` (and answer a method
+    `/consults/stats` lacks with the `Allow` of `/consults/{consult_id}`)."""
+    endpoints = [e for routes in collections for e in routes.endpoints]
+    fixed = [e.path.split("/") for e in endpoints if "{" not in e.path]
+    for endpoint in endpoints:
+        path = _excluding_fixed_words(endpoint.path, fixed)
+        app.router.add_route(endpoint.method, path, _wrap(endpoint))
+        app[keys.ENDPOINTS].append(endpoint)
+
+
+def _excluding_fixed_words(path: str, fixed: list[list[str]]) -> str:
+    """`/a/{id}` with a sibling `/a/now` -> `/a/{id:(?!(?:now)(?:/|$))[^{}/]+}`."""
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        if not (segment.startswith("{") and ":" not in segment):
+            continue
+        words = sorted(
+            {
+                other[i]
+                for other in fixed
+                if len(other) == len(segments) and other[:i] == segments[:i]
+            }
+        )
+        if words:
+            alternatives = "|".join(re.escape(w) for w in words)
+            segments[i] = f"{segment[:-1]}:(?!(?:{alternatives})(?:/|$))[^{{}}/]+}}"
+    return "/".join(segments)
 
 
 def endpoint_of(request: web.Request) -> Endpoint | None:

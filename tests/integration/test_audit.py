@@ -369,3 +369,24 @@ async def test_verify_names_a_deleted_row(
     assert code == 1, output
     assert f"seq {target.seq}: missing (deleted) before seq {target.seq + 1}" in output
     assert f"seq {target.seq + 1} (id " in output
+
+
+async def test_a_client_chosen_request_id_is_kept_apart_from_the_servers_own(
+    network: Network, engine: AsyncEngine
+) -> None:
+    """Two users send one forged X-Request-ID: each read is keyed by an id the server made,
+    and the forged one is stored beside it, never as the key."""
+    forged = "forged-request-id-0001"
+    ids = []
+    for who in ("doctor_a", "doctor_b"):
+        headers = {**await network.headers(who), "X-Request-ID": forged}
+        patient = network.patients["patient_a" if who == "doctor_a" else "patient_b"]
+        mark = await last_seq(engine)
+        resp = await network.client.get(f"/api/v1/patients/{patient}", headers=headers)
+        event = await one_event(engine, mark, resp)
+        assert event.request_id != forged
+        assert event.client_request_id == forged
+        assert resp.headers["X-Client-Request-ID"] == forged
+        ids.append(event.request_id)
+    assert ids[0] != ids[1]
+    assert all(e.hash == event_digest(e) for e in await events_after(engine, 0))

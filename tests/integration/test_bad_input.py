@@ -29,6 +29,7 @@ from telehealth.accounts.models import Role
 from telehealth.app import create_app
 from telehealth.config import Settings
 from telehealth.views.routing import Endpoint
+from tests.support.consults import file_consult
 from tests.support.network import PASSWORD, USERS, Network, build_network
 from tests.support.rtc import book_visit
 
@@ -792,3 +793,91 @@ async def test_null_for_a_required_value_is_refused_by_name(network: Network) ->
     assert not failures, "\n".join(failures)
     me = await network.client.get("/api/v1/me", headers=await network.headers("doctor_a"))
     assert (await me.json())["full_name"] == "Doctor A"
+
+
+DRAFT_FIELDS = (
+    "specialty",
+    "urgency",
+    "question",
+    "summary",
+    "patient_present",
+    "target_facility_id",
+    "target_practitioner_id",
+)
+AMENDED_FIELDS = ("question", "summary", "urgency", "patient_present")
+
+
+async def test_null_on_a_consult_is_refused_by_name_or_clears_an_optional_value(
+    network: Network,
+) -> None:
+    """A draft edit or an amendment that sets a field to null: 400 naming the field for
+    a value the consult needs, the value cleared for one it may lack; never a 500."""
+    draft = await file_consult(network, draft=True)
+    submitted = await file_consult(network)
+    headers = await network.headers("doctor_a")
+    failures = []
+    for method, url, body, fields in (
+        ("PATCH", f"/api/v1/consults/{draft['id']}", {}, DRAFT_FIELDS),
+        ("POST", f"/api/v1/consults/{submitted['id']}/amend", {"note": "x"}, AMENDED_FIELDS),
+    ):
+        for field in fields:
+            resp = await network.client.request(
+                method, url, json={**body, field: None}, headers=headers
+            )
+            try:
+                if field.startswith("target_"):
+                    assert resp.status == 200, await resp.text()
+                    assert (await resp.json())[field] is None
+                    continue
+                problem_body = await problem(resp, 400, "validation_error")
+                assert ["body", field] in named_locations(problem_body), problem_body
+            except AssertionError as exc:
+                failures.append(f"{method} {url} {field}=null: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+BOUNDARY = "th-boundary"
+
+
+def multipart_with_header(disposition: bytes) -> bytes:
+    """A multipart/form-data body whose one part carries `disposition` as its header."""
+    return (
+        f"--{BOUNDARY}\r\n".encode()
+        + b"Content-Disposition: "
+        + disposition
+        + b"\r\n\r\nvalue\r\n"
+        + f"--{BOUNDARY}--\r\n".encode()
+    )
+
+
+MALFORMED_PART_HEADERS = (
+    b'form-data; name="username\x00"',
+    b'form-data; name="file\x00"; filename="a.png"',
+    b'form-data; name="a\r\n"',
+)
+
+
+async def test_a_malformed_multipart_part_header_is_bad_input(network: Network) -> None:
+    """Sign-in, registration and every upload route answer a part header aiohttp cannot
+    parse with 400, never a 500."""
+    cid = (await file_consult(network))["id"]
+    targets = (
+        ("/login", None),
+        ("/register", None),
+        (f"/api/v1/consults/{cid}/attachments", "doctor_a"),
+        (f"/consults/{cid}/attachments", "doctor_a"),
+    )
+    failures = []
+    for path, who in targets:
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Origin": str(network.client.make_url("")).rstrip("/"),
+        }
+        if who is not None:
+            headers.update(await network.headers(who))
+        for disposition in MALFORMED_PART_HEADERS:
+            body = multipart_with_header(disposition)
+            resp = await network.client.post(path, data=body, headers=headers)
+            if resp.status != 400:
+                failures.append(f"{path} {disposition!r}: {resp.status} {await resp.text()}"[:300])
+    assert not failures, "\n".join(failures)

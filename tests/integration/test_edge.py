@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 from telehealth.app import create_app
 from telehealth.config import Settings
 from telehealth.views.routing import Call, Routes
+from tests.support.network import Network
 
 
 async def test_security_headers_on_pages_api_and_errors(client: TestClient[Any, Any]) -> None:
@@ -22,11 +23,16 @@ async def test_security_headers_on_pages_api_and_errors(client: TestClient[Any, 
         assert resp.headers["Referrer-Policy"] == "same-origin"
 
 
-async def test_request_id_is_echoed_or_made(client: TestClient[Any, Any]) -> None:
+async def test_the_request_id_is_the_servers_own_and_a_clients_is_kept_apart(
+    client: TestClient[Any, Any],
+) -> None:
     given = await client.get("/healthz", headers={"X-Request-ID": "abc12345-req"})
-    assert given.headers["X-Request-ID"] == "abc12345-req"
+    assert given.headers["X-Request-ID"] != "abc12345-req"
+    assert len(given.headers["X-Request-ID"]) == 32
+    assert given.headers["X-Client-Request-ID"] == "abc12345-req"
     made = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert made.headers["X-Request-ID"] != "bad id with spaces"
+    assert "X-Client-Request-ID" not in made.headers
     assert len(made.headers["X-Request-ID"]) == 32
     missing = await client.get("/api/v1/me")
     assert (await missing.json())["request_id"] == missing.headers["X-Request-ID"]
@@ -82,3 +88,26 @@ async def test_redirects_carry_request_id_and_headers_and_count_as_redirects(
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     text = await (await client.get("/metrics")).text()
     assert 'route="/",status="303"' in text
+
+
+async def test_every_answer_to_a_signed_in_caller_is_not_stored(network: Network) -> None:
+    """Patient data must not stay in a shared computer's cache: JSON, errors and files
+    alike say `no-store` to a signed-in caller."""
+    headers = await network.headers("doctor_a")
+    for path in (
+        "/api/v1/me",
+        "/api/v1/patients",
+        f"/api/v1/patients/{network.patients['patient_a']}",
+        "/api/v1/no/such/thing",
+        "/api/v1/users",  # 403 for a doctor
+    ):
+        resp = await network.client.get(path, headers=headers)
+        assert "no-store" in resp.headers.get("Cache-Control", ""), (path, resp.status)
+
+
+async def test_the_server_header_names_no_software_version(client: TestClient[Any, Any]) -> None:
+    for path in ("/healthz", "/no/such/path", "/api/v1/me"):
+        resp = await client.get(path)
+        server = resp.headers.get("Server", "")
+        assert "aiohttp" not in server, server
+        assert "Python" not in server, server

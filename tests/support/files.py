@@ -4,10 +4,14 @@ with Pillow, DICOM with pydicom, and a Windows executable header."""
 from __future__ import annotations
 
 import io
+import math
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, RLELossless, generate_uid
 
 
@@ -82,6 +86,51 @@ def dicom(
     ds.PixelData = pixels.tobytes()
     if rle:
         ds.compress(RLELossless, pixels)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def png_bomb(width: int, height: int, *, bit_depth: int = 16, colour_type: int = 0) -> bytes:
+    """A PNG whose pixels are all zero: a few hundred kilobytes that decode to
+    width x height x bytes per pixel (written chunk by chunk, never held decoded)."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+    row = b"\x00" * (1 + width * channels * bit_depth // 8)  # filter byte, then pixels
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND")
+
+
+def _chunk(kind: bytes, data: bytes = b"") -> bytes:
+    crc = zlib.crc32(kind + data)
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def rle_dicom_bomb(rows: int, columns: int, frames: int = 1) -> bytes:
+    """An RLE-compressed 16-bit DICOM of zeros: about 1 byte per 64 decoded bytes."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = RLELossless
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CT"
+    ds.Rows, ds.Columns = rows, columns
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation = 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    # One segment per byte of a sample; each a PackBits run of 128 zeros, repeated.
+    segment = b"\x81\x00" * math.ceil(rows * columns / 128)
+    header = struct.pack("<16I", 2, 64, 64 + len(segment), *([0] * 13))
+    frame = header + segment + segment
+    ds.PixelData = encapsulate([frame] * frames)
+    ds["PixelData"].VR = "OB"
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()

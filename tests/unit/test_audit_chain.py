@@ -69,6 +69,7 @@ CHANGES: dict[str, Any] = {
     "object_id": None,
     "client_address": "203.0.113.8",
     "request_id": None,
+    "client_request_id": "chosen-by-the-client",
     "details": {"facility_id": "TYT-NAMCHA", "note": "Lò Thị En"},
     "prev_hash": GENESIS_HASH,
 }

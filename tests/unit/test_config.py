@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from telehealth.config import ConfigError, PasswordPolicy, Settings
+from telehealth.config import ClientTimeouts, ConfigError, PasswordPolicy, Settings
 
 
 def test_embedded_default_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
@@ -52,6 +52,9 @@ def test_ice_servers_are_parsed(tmp_path: Path) -> None:
         ("ICE_SERVERS", "{nope"),
         ("ICE_SERVERS", "[{}]"),
         ("CONSULT_PAGE_ON_SUBMIT", "emergency,soon"),
+        ("HEADER_TIMEOUT_SECONDS", "0"),
+        ("BODY_TIMEOUT_SECONDS", "soon"),
+        ("UPLOAD_MIN_RATE", "fast"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -72,3 +75,17 @@ def test_urgencies_paged_on_submit(tmp_path: Path) -> None:
     assert Settings.from_env(both).consults.page_on_submit == ("emergency", "urgent")
     none = {**base, "TELEHEALTH_CONSULT_PAGE_ON_SUBMIT": ""}
     assert Settings.from_env(none).consults.page_on_submit == ()
+
+
+def test_client_timeouts_are_read_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "TELEHEALTH_DATA_DIR": str(tmp_path),
+            "TELEHEALTH_HEADER_TIMEOUT_SECONDS": "5",
+            "TELEHEALTH_BODY_TIMEOUT_SECONDS": "12.5",
+            "TELEHEALTH_UPLOAD_MIN_RATE": "8192",
+        }
+    )
+    assert settings.client_timeouts == ClientTimeouts(5.0, 12.5, 8192)
+    defaults = Settings.from_env({"TELEHEALTH_DATA_DIR": str(tmp_path)}).client_timeouts
+    assert defaults == ClientTimeouts(header_seconds=15.0, body_seconds=30.0, upload_min_rate=2048)
