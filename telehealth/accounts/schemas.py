@@ -70,7 +70,10 @@ _CALENDAR_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ].+)?$")
 
 def _calendar_text(value: Any) -> Any:
     """In a query string a day or an instant is ISO 8601 text: pydantic would otherwise
-    read `to=0.5` or `to=20240101` as seconds since 1970."""
+    read `to=0.5` or `to=20240101` as seconds since 1970. Pages that build a query from a
+    date they hold pass the date itself."""
+    if isinstance(value, date):  # datetime too: built by our code, not parsed from text
+        return value
     if not isinstance(value, str) or not _CALENDAR_TEXT.match(value):
         raise ValueError("expected an ISO 8601 date (YYYY-MM-DD) or date-time")
     return value
