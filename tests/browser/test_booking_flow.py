@@ -57,13 +57,15 @@ async def test_coordinator_books_for_a_patient_and_finds_it_everywhere(
     await expect(visit).to_contain_text(DOCTOR)
 
     await open_schedule(page, DOCTOR, day)
-    booked = page.get_by_role("link", name=PATIENT)
+    booked = page.get_by_role("link", name=PATIENT, exact=True)
     await expect(booked).to_have_attribute("href", appointment_path)
 
     await choose_language(page, "en")
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Schedule")
-    await expect(page.get_by_role("link", name=PATIENT)).to_have_attribute("href", appointment_path)
+    await expect(page.get_by_role("link", name=PATIENT, exact=True)).to_have_attribute(
+        "href", appointment_path
+    )
     menu = page.get_by_role("navigation")
     for link in ("Home", "Find a doctor", "Appointments", "Schedule", "Patients"):
         await expect(menu.get_by_role("link", name=link, exact=True)).to_be_visible()
