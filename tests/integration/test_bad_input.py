@@ -871,7 +871,7 @@ async def test_a_malformed_multipart_part_header_is_bad_input(network: Network) 
     for path, who in targets:
         headers = {
             "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-            "Origin": str(network.client.make_url("")).rstrip("/"),
+            **network.origin,
         }
         if who is not None:
             headers.update(await network.headers(who))
