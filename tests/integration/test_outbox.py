@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from telehealth import keys
 from telehealth.app import create_app
@@ -96,6 +96,19 @@ def settings(settings: Settings, mailbox: Mailbox, gateway: SmsGateway) -> Setti
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def network(client: TestClient[Any, Any], settings: Settings) -> Network:
+    """The test network, without the notice its self-registered patient was sent: these
+    tests count what appointments queue (registration notices have tests of their own)."""
+    net = await build_network(client, settings)
+    async with UnitOfWork(client.app[keys.SESSIONMAKER]) as uow:
+        await uow.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.topic.like("registration.%"))
+        )
+        await uow.commit()
+    return net
 
 
 @pytest.fixture
@@ -553,4 +566,7 @@ async def test_the_app_runs_its_dispatcher_and_stops_it_at_shutdown(
     await app_client.close()
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "outbox-dispatcher"]
     assert len(mailbox.messages) == 1
-    assert len(gateway.delivered) == 1
+    # The self-registered patient's account notice (SMS only: no e-mail given then), and
+    # the booking's confirmation.
+    assert len(gateway.delivered) == 2
+    assert sum("Tài khoản patient_self" in d["text"] for d in gateway.delivered) == 1
