@@ -256,8 +256,7 @@ class LiveRooms:
         )
 
     async def _was_admitted(self, repo: RoomRepository, conn: Connection) -> bool:
-        page = await repo.events(conn.room_id, 500, None)
-        return any(e.kind == "admitted" and e.peer_id == conn.peer_id for e in page.items)
+        return await repo.was_admitted(conn.room_id, conn.peer_id)
 
     async def _maybe_live(
         self, repo: RoomRepository, room: Room, present: list[RoomPresence], now: datetime
@@ -273,7 +272,8 @@ class LiveRooms:
         parties = await repo.parties(room)
         if parties.appointment_id:
             appt = await repo.appointment(parties.appointment_id)
-            if appt is not None and appt.status in {"booked", "checked_in"}:
+            waiting = {AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value}
+            if appt is not None and appt.status in waiting:
                 appt.status = AppointmentStatus.IN_PROGRESS.value
         return True
 

@@ -236,14 +236,18 @@ class RoomRepository:
         )
         return list(reversed(rows.all()))
 
-    async def last_event_of(self, room_id: str, peer_id: str) -> RoomEvent | None:
-        """The newest event of one peer."""
-        return await self._session.scalar(
-            select(RoomEvent)
-            .where(RoomEvent.room_id == room_id, RoomEvent.peer_id == peer_id)
-            .order_by(RoomEvent.at.desc(), RoomEvent.id.desc())
+    async def was_admitted(self, room_id: str, peer_id: str) -> bool:
+        """Whether the host ever admitted this peer to the room (its log says so)."""
+        found = await self._session.scalar(
+            select(RoomEvent.id)
+            .where(
+                RoomEvent.room_id == room_id,
+                RoomEvent.peer_id == peer_id,
+                RoomEvent.kind == "admitted",
+            )
             .limit(1)
         )
+        return found is not None
 
     async def outcome(self, room_id: str) -> RoomOutcome | None:
         """The current (newest) version of the outcome."""
@@ -261,10 +265,3 @@ class RoomRepository:
                 RoomOutcome.room_id == room_id, RoomOutcome.idempotency_key == key
             )
         )
-
-    async def outcome_versions(self, room_id: str) -> list[RoomOutcome]:
-        """Every version, oldest first."""
-        rows = await self._session.scalars(
-            select(RoomOutcome).where(RoomOutcome.room_id == room_id).order_by(RoomOutcome.version)
-        )
-        return list(rows.all())
