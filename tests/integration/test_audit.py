@@ -151,11 +151,10 @@ async def test_a_patient_reading_their_own_record_is_audited(
     network: Network, engine: AsyncEngine
 ) -> None:
     patient_id = network.patients["patient_self"]
+    headers = await network.headers("patient_self")
 
     mark = await last_seq(engine)
-    resp = await network.client.get(
-        f"/api/v1/patients/{patient_id}", headers=await network.headers("patient_self")
-    )
+    resp = await network.client.get(f"/api/v1/patients/{patient_id}", headers=headers)
 
     read = await one_event(engine, mark, resp)
     assert (read.action, read.actor_id, read.object_id) == (
