@@ -38,6 +38,7 @@ from telehealth.signalling.server import SignallingServer, outside_http_edge, si
 from telehealth.views import health, openapi, vendor
 from telehealth.views import rooms as rooms_views
 from telehealth.views.body_deadline import body_deadline_middleware
+from telehealth.views.edge_server import stamp_edge_headers
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
 from telehealth.views.middlewares import (
@@ -81,6 +82,9 @@ def create_app(settings: Settings) -> web.Application:
             )
         ],
     )
+    # Answers built past the middlewares (Socket.IO's, the router's) get the edge's
+    # headers too; aiohttp's answers to unparsable requests are `edge_server`'s.
+    app.on_response_prepare.append(stamp_edge_headers)
     app[keys.SETTINGS] = settings
     app[keys.ENDPOINTS] = []
     app[keys.PASSWORDS] = PasswordHasher(settings.passwords)

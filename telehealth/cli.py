@@ -9,7 +9,6 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from telehealth.config import ConfigError, Settings
@@ -93,6 +92,7 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from telehealth.app import create_app
     from telehealth.db import migrate
+    from telehealth.views import edge_server
 
     configure_logging()
     if settings.is_sqlite:
@@ -106,7 +106,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     settings = settings.with_overrides(host=host, port=port)
-    web.run_app(create_app(settings), host=host, port=port, access_log=None, print=None)
+    edge_server.run(create_app(settings), host, port)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -31,17 +32,44 @@ class QueryIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# Patterns below are for the document only (what each validator accepts, said so that
+# generated clients and the contract fuzzer know it); the validators run as before.
+USERNAME_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{2,63}\s*$"
+INSURANCE_PATTERN = r"^ *(?:[A-Za-z] *[A-Za-z] *[1-5](?: *[0-9]){12}|[0-9](?: *[0-9]){9}) *$"
+NATIONAL_ID_PATTERN = r"^[0-9]{12}$"
 Username = Annotated[
-    str, Field(min_length=3, max_length=64), AfterValidator(validators.check_username)
+    str,
+    Field(min_length=3, max_length=64, json_schema_extra={"pattern": USERNAME_PATTERN}),
+    AfterValidator(validators.check_username),
 ]
 Password = Annotated[str, Field(min_length=1, max_length=256)]
 NewPassword = Annotated[str, Field(min_length=10, max_length=256)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Phone = Annotated[str, Field(max_length=20), AfterValidator(validators.normalise_phone)]
+# The document states what `normalise_phone` accepts (separators anywhere), so that
+# generated clients and the contract fuzzer know it; pydantic itself runs the validator.
+PHONE_PATTERN = (
+    r"^[\s.()-]*(?:0|\+[\s.()-]*8[\s.()-]*4)[\s.()-]*[35789](?:[\s.()-]*[0-9]){8}[\s.()-]*$"
+)
+Phone = Annotated[
+    str,
+    Field(max_length=20, json_schema_extra={"pattern": PHONE_PATTERN}),
+    AfterValidator(validators.normalise_phone),
+]
+
+
+def _time_zones(schema: dict[str, Any]) -> None:
+    # Read when the document is built, never at import.
+    schema["enum"] = sorted(available_timezones())
+
+
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Locale = Literal["vi", "en"]
 Sex = Literal["male", "female", "other"]
-Insurance = Annotated[str, Field(max_length=20), AfterValidator(validators.check_insurance_number)]
+Insurance = Annotated[
+    str,
+    Field(max_length=20, json_schema_extra={"pattern": INSURANCE_PATTERN}),
+    AfterValidator(validators.check_insurance_number),
+]
 
 
 def _not_null(value: Any) -> Any:
@@ -138,7 +166,9 @@ class FacilityIn(In):
     level: FacilityLevel
     province: Annotated[str, Field(min_length=1, max_length=100)]
     parent_id: str | None = None
-    timezone: Annotated[str, Field(max_length=64)] = "Asia/Ho_Chi_Minh"
+    timezone: Annotated[str, Field(max_length=64, json_schema_extra=_time_zones)] = (
+        "Asia/Ho_Chi_Minh"
+    )
 
 
 class FacilityOut(Out):
@@ -271,7 +301,10 @@ class PatientCreate(In):
     """A patient record, possibly without a login (booked on their behalf)."""
 
     full_name: Name
-    national_id: Annotated[str, Field(max_length=12)] | None = None
+    national_id: (
+        Annotated[str, Field(max_length=12, json_schema_extra={"pattern": NATIONAL_ID_PATTERN})]
+        | None
+    ) = None
     insurance_number: Insurance | None = None
     date_of_birth: date | None = None
     sex: Sex | None = None

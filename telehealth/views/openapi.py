@@ -134,6 +134,60 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     return op
 
 
+def _fields(endpoint: Endpoint) -> set[str]:
+    model = endpoint.response
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return set(model.model_fields)
+    return set()
+
+
+def _own_id(creator: Endpoint) -> str | None:
+    """The path parameter that names what `creator` makes: `POST /patients` makes a
+    `patient_id`, `POST /on-call` whatever `/on-call/{...}` calls it."""
+    collection = creator.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"{collection.removesuffix('s').replace('-', '_')}_id"
+
+
+def _link(creator: Endpoint, target: Endpoint) -> dict[str, Any] | None:
+    """An OpenAPI link from what `creator` answers to the operation `target`, or None
+    when some path parameter of `target` cannot be taken from that answer or request."""
+    fields, own_params = _fields(creator), set(PARAM_RE.findall(creator.path))
+    prefix = PARAM_RE.sub(lambda m: "{" + m.group(1) + "}", creator.path).rstrip("/") + "/{"
+    target_path = PARAM_RE.sub(lambda m: "{" + m.group(1) + "}", target.path)
+    made = _own_id(creator)
+    parameters: dict[str, str] = {}
+    from_answer = False
+    for name in PARAM_RE.findall(target.path):
+        if name in own_params:
+            parameters[f"path.{name}"] = f"$request.path.{name}"
+        elif "id" in fields and (name == made or target_path.startswith(prefix + name + "}")):
+            parameters[f"path.{name}"] = "$response.body#/id"
+            from_answer = True
+        elif name in fields:
+            parameters[f"path.{name}"] = f"$response.body#/{name}"
+            from_answer = True
+        else:
+            return None
+    if not from_answer:
+        return None
+    return {"operationId": target.name, "parameters": parameters}
+
+
+def _links(creator: Endpoint, endpoints: list[Endpoint]) -> dict[str, Any]:
+    """Links from a creating operation to every operation on what it made (schemathesis'
+    stateful phase follows them: create, then read, change, delete the same record)."""
+    if creator.method != "POST" or creator.status != 201:
+        return {}
+    links = {}
+    for target in endpoints:
+        if target.page or target is creator:
+            continue
+        link = _link(creator, target)
+        if link is not None:
+            links[target.name] = link
+    return links
+
+
 def build_openapi(endpoints: list[Endpoint], public_url: str) -> dict[str, Any]:
     """The whole document for the app's JSON endpoints (pages are left out)."""
     schemas = _Schemas()
@@ -142,7 +196,11 @@ def build_openapi(endpoints: list[Endpoint], public_url: str) -> dict[str, Any]:
         if endpoint.page:
             continue
         path = PARAM_RE.sub(lambda m: "{" + m.group(1) + "}", endpoint.path)
-        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
+        operation = _operation(endpoint, schemas)
+        links = _links(endpoint, endpoints)
+        if links:
+            operation["responses"][str(endpoint.status)]["links"] = links
+        paths.setdefault(path, {})[endpoint.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "telehealth API", "version": __version__},

@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -134,6 +135,18 @@ def sqlite_revision(path: Path) -> str:
     return str(row[0])
 
 
+def send_oversized_header(port: int) -> tuple[str, str]:
+    """A request whose header line is over aiohttp's 8,190 bytes: the head and body of
+    the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"<b>" * 3000 + b"\r\n\r\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.decode("latin-1").partition("\r\n\r\n")
+    return head, body
+
+
 def logged_requests(log: str) -> list[dict[str, object]]:
     """The JSON access-log entries in a server's output."""
     entries = []
@@ -158,6 +171,12 @@ def test_serve_on_a_fresh_machine_creates_migrates_and_stops_cleanly(tmp_path: P
         assert sqlite_revision(database) == newest_revision()
         secret = tmp_path / "data" / "secret_key"
         assert secret.stat().st_mode & 0o777 == 0o600
+        # What aiohttp cannot parse is answered our way, not in its words (issue 10).
+        head, body = send_oversized_header(server.port)
+        assert "Server: telehealth\r\n" in head, head
+        assert "application/problem+json" in head, head
+        assert "<b>" not in body
+        assert json.loads(body)["code"] == "validation_error"
         code = server.stop()
     assert code == 0, server.log
     healthz = [e for e in logged_requests(server.log) if e.get("path") == "/healthz"]

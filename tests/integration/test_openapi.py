@@ -339,3 +339,63 @@ async def test_real_answers_match_their_documented_schemas(
     assert not failures, "\n".join(failures)
     assert "/api/v1/facilities" in checked
     assert "/api/v1/me" in checked
+
+
+async def test_links_lead_from_what_is_made_to_what_acts_on_it(document: dict[str, Any]) -> None:
+    """The stateful fuzz phase follows these links: each names a real operation and fills
+    every path parameter of it, from the answer or the creating request."""
+    operations = {
+        op["operationId"]: (path, op)
+        for path, ops in document["paths"].items()
+        for op in ops.values()
+    }
+    seen = set()
+    for path, ops in document["paths"].items():
+        for op in ops.values():
+            for answer in op["responses"].values():
+                for link in answer.get("links", {}).values():
+                    target_path, _ = operations[link["operationId"]]
+                    wanted = {f"path.{name}" for name in PARAM_RE.findall(target_path)}
+                    assert set(link["parameters"]) == wanted, (path, link)
+                    for expression in link["parameters"].values():
+                        assert expression.startswith(("$response.body#/", "$request.path.")), link
+                    seen.add((op["operationId"], link["operationId"]))
+    for made, acted_on in [
+        ("accounts_create_patient", "accounts_get_patient"),
+        ("scheduling_book", "scheduling_cancel"),
+        ("consults_file_consult", "consults_get_consult"),
+        ("consults_file_consult", "consults_update_draft"),
+        ("on_call_add_shift", "on_call_remove_shift"),
+        ("accounts_create_user", "accounts_update_user"),
+    ]:
+        assert (made, acted_on) in seen, (made, acted_on)
+
+
+async def test_phone_numbers_are_documented_as_the_server_reads_them(
+    client: TestClient[Any, Any], document: dict[str, Any]
+) -> None:
+    """A number the document's pattern admits is one the server accepts, and the
+    reverse (so generated clients and the fuzzer agree with the validator)."""
+    pattern = re.compile(
+        document["components"]["schemas"]["PatientCreate"]["properties"]["phone"]["anyOf"][0][
+            "pattern"
+        ]
+    )
+    from telehealth.accounts.validators import normalise_phone
+
+    for number in (
+        "0912345678",
+        "+84 912 345 678",
+        "(+84) 912.345.678",
+        "0212345678",
+        "+8412345678",
+        "0912 34567",
+        "091234567890",
+        "84912345678",
+    ):
+        try:
+            normalise_phone(number)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert bool(pattern.match(number)) == accepted, number

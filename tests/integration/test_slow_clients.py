@@ -11,10 +11,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from telehealth.app import create_app
 from telehealth.config import ClientTimeouts, Settings
+from telehealth.views import edge_server
 from tests.support import files
 from tests.support.consults import file_consult
 from tests.support.network import Network, build_network
@@ -41,10 +41,7 @@ async def access_line(caplog: pytest.LogCaptureFixture, path: str) -> logging.Lo
 async def serve(settings: Settings) -> AsyncIterator[int]:
     """The port of the app served as `telehealth serve` serves it (aiohttp's test server
     differs: it cancels the handler of a client that leaves)."""
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner = await edge_server.start(create_app(settings), "127.0.0.1", 0)
     yield runner.addresses[0][1]
     await runner.cleanup()
 
