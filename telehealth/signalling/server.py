@@ -24,7 +24,8 @@ from telehealth.errors import DomainError, ErrorCode
 from telehealth.rooms.live import Connection, LiveRooms
 from telehealth.rooms.service import NAMESPACE, SOCKETIO_PATH
 from telehealth.signalling import schemas as sch
-from telehealth.signalling.envelope import Envelope, acknowledged, failure
+from telehealth.signalling.engine import DirectManager, FastJson, LeanServer
+from telehealth.signalling.envelope import Envelope, answer, failure
 from telehealth.signalling.limits import ConnectionLimits
 
 __all__ = ["ENGINE_PREFIX", "SignallingServer", "outside_http_edge", "signalling_ctx"]
@@ -143,7 +144,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return failure(ErrorCode.VALIDATION_ERROR, "Unknown event.")
         if len(args) > 1:
             return failure(ErrorCode.VALIDATION_ERROR, "Send one payload object.")
-        return await _answer(handler, connection, args[0] if args else None)
+        return await answer(handler(connection, args[0] if args else None), event)
 
     def _close_later(self, sid: str) -> None:
         # After this ack has gone out: a disconnect now would swallow it.
@@ -186,14 +187,6 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await asyncio.gather(*self._closing, return_exceptions=True)
 
 
-async def _answer(handler: Handler, connection: Connection, data: Any) -> Envelope:
-    @acknowledged
-    async def run() -> Any:
-        return await handler(connection, data)
-
-    return await run()
-
-
 class SignallingServer:
     """python-socketio on the app: the in-memory manager on one node, Redis across nodes."""
 
@@ -201,11 +194,14 @@ class SignallingServer:
         self, redis_url: str | None, allowed_origin: str, redis_channel: str = "socketio"
     ) -> None:
         manager = (
-            socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
+            socketio.AsyncRedisManager(redis_url, channel=redis_channel)
+            if redis_url
+            else DirectManager()
         )
-        self.sio = socketio.AsyncServer(
+        self.sio = LeanServer(
             async_mode="aiohttp",
             client_manager=manager,
+            json=FastJson,
             async_handlers=False,
             cors_allowed_origins=[allowed_origin],
             max_http_buffer_size=MAX_PACKET_BYTES,
