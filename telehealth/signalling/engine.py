@@ -32,7 +32,14 @@ from engineio import async_socket
 from engineio import exceptions as eio_exceptions
 from engineio import json as eio_json
 
-__all__ = ["DirectManager", "FastJson", "LeanEngine", "LeanServer", "LeanSocket"]
+__all__ = [
+    "DirectManager",
+    "FastJson",
+    "LeanEngine",
+    "LeanServer",
+    "LeanSocket",
+    "close_sockets",
+]
 
 
 class FastJson:
@@ -209,3 +216,22 @@ class LeanServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return LeanEngine
+
+
+async def close_sockets(engine: engineio.AsyncServer) -> int:
+    """Close every engine.io socket of this node at once: each one's disconnect handler
+    runs, the client is sent engine.io's CLOSE, and a WebSocket's writer then closes the
+    WebSocket, which ends its handler. Returns how many there were.
+
+    engine.io's own `shutdown` only stops its background task: without this, every open
+    WebSocket keeps its aiohttp handler, and so the server, alive until aiohttp's shutdown
+    timeout cancels it."""
+    sockets = list(engine.sockets.values())
+    await asyncio.gather(*(_close_socket(s) for s in sockets), return_exceptions=True)
+    return len(sockets)
+
+
+async def _close_socket(sock: Any) -> None:
+    await sock.close(wait=False, abort=False)
+    if sock.upgraded:
+        await sock.queue.put(None)  # after the CLOSE packet: the writer ends, closing the socket

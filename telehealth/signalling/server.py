@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
@@ -24,7 +25,7 @@ from telehealth.errors import DomainError, ErrorCode
 from telehealth.rooms.live import Connection, LiveRooms
 from telehealth.rooms.service import NAMESPACE, SOCKETIO_PATH
 from telehealth.signalling import schemas as sch
-from telehealth.signalling.engine import DirectManager, FastJson, LeanServer
+from telehealth.signalling.engine import DirectManager, FastJson, LeanServer, close_sockets
 from telehealth.signalling.envelope import Envelope, answer, failure
 from telehealth.signalling.limits import ConnectionLimits
 
@@ -37,6 +38,8 @@ ENGINE_PREFIX: Final = SOCKETIO_PATH + "/"
 MAX_PACKET_BYTES: Final = 128 * 1024
 PING_INTERVAL: Final = 15
 PING_TIMEOUT: Final = 15
+# At shutdown: how long the disconnect handlers of every connection may take together.
+CLOSE_SECONDS: Final = 10.0
 
 Handler = Callable[[Connection, Any], Awaitable[Any]]
 
@@ -223,8 +226,23 @@ class SignallingServer:
         return self._rooms
 
     def attach(self, app: web.Application) -> None:
-        """Serve engine.io under /socket.io/ on the app."""
+        """Serve engine.io under /socket.io/ on the app, and close its connections when the
+        app shuts down."""
         self.sio.attach(app, socketio_path=SOCKETIO_PATH.strip("/"))
+        app.on_shutdown.append(self._close_connections)
+
+    async def _close_connections(self, app: web.Application) -> None:
+        # on_shutdown runs before aiohttp waits for open handlers (and before the cleanup
+        # contexts close the database the disconnect handlers write to).
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                closed = await close_sockets(self.sio.eio)
+        except TimeoutError:
+            log.warning("closing connections took too long", extra={"seconds": CLOSE_SECONDS})
+            return
+        seconds = round(time.monotonic() - started, 3)
+        log.info("connections closed", extra={"connections": closed, "seconds": seconds})
 
     def serve(self, rooms: LiveRooms) -> None:
         """Start handing events to the live-room service."""
