@@ -806,7 +806,7 @@ async def start_servers(
                 if args.profile:
                     args.profile.mkdir(parents=True, exist_ok=True)
                     out = args.profile / f"telehealth-signalling-{phase}-{backend}.prof"
-                    argv += ["-m", "cProfile", "-o", str(out)]
+                    argv += [str(BENCH_DIR / "cpu_profile.py"), str(out)]
                 argv += ["-m", "telehealth", "serve", "--host", LOOPBACK, "--port", str(port)]
                 ready = "/readyz"
             else:
@@ -904,7 +904,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--settle", type=float, default=3.0, help="seconds between opening and reading the RSS")
     add("--max-seconds", type=float, default=180.0, help="deadline to open each idle level")
     add("--pg-url", default=DEFAULT_PG, help="PostgreSQL server for --backend postgresql")
-    add("--profile", type=Path, help="run the telehealth server under cProfile, into DIR")
+    add(
+        "--profile",
+        type=Path,
+        help="run the telehealth server under cProfile timed by its CPU clock, into DIR",
+    )
     return parser
 
 

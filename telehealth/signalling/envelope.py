@@ -37,12 +37,18 @@ def acknowledged(
 
     @functools.wraps(handler)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Envelope:
-        try:
-            return ok(await handler(*args, **kwargs))
-        except DomainError as error:
-            return failure(error.code, error.detail)
-        except Exception:
-            log.exception("signalling handler failed", extra={"handler": handler.__name__})
-            return failure(ErrorCode.INTERNAL, "Something went wrong on our side.")
+        return await answer(handler(*args, **kwargs), handler.__name__)
 
     return wrapper
+
+
+async def answer(call: Awaitable[Any], name: str) -> Envelope:
+    """The envelope of one handler call (what `acknowledged` does, without building a
+    wrapper per event)."""
+    try:
+        return ok(await call)
+    except DomainError as error:
+        return failure(error.code, error.detail)
+    except Exception:
+        log.exception("signalling handler failed", extra={"handler": name})
+        return failure(ErrorCode.INTERNAL, "Something went wrong on our side.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
@@ -24,7 +25,8 @@ from telehealth.errors import DomainError, ErrorCode
 from telehealth.rooms.live import Connection, LiveRooms
 from telehealth.rooms.service import NAMESPACE, SOCKETIO_PATH
 from telehealth.signalling import schemas as sch
-from telehealth.signalling.envelope import Envelope, acknowledged, failure
+from telehealth.signalling.engine import DirectManager, FastJson, LeanServer, close_sockets
+from telehealth.signalling.envelope import Envelope, answer, failure
 from telehealth.signalling.limits import ConnectionLimits
 
 __all__ = ["ENGINE_PREFIX", "SignallingServer", "outside_http_edge", "signalling_ctx"]
@@ -36,6 +38,8 @@ ENGINE_PREFIX: Final = SOCKETIO_PATH + "/"
 MAX_PACKET_BYTES: Final = 128 * 1024
 PING_INTERVAL: Final = 15
 PING_TIMEOUT: Final = 15
+# At shutdown: how long the disconnect handlers of every connection may take together.
+CLOSE_SECONDS: Final = 10.0
 
 Handler = Callable[[Connection, Any], Awaitable[Any]]
 
@@ -143,7 +147,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return failure(ErrorCode.VALIDATION_ERROR, "Unknown event.")
         if len(args) > 1:
             return failure(ErrorCode.VALIDATION_ERROR, "Send one payload object.")
-        return await _answer(handler, connection, args[0] if args else None)
+        return await answer(handler(connection, args[0] if args else None), event)
 
     def _close_later(self, sid: str) -> None:
         # After this ack has gone out: a disconnect now would swallow it.
@@ -186,14 +190,6 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await asyncio.gather(*self._closing, return_exceptions=True)
 
 
-async def _answer(handler: Handler, connection: Connection, data: Any) -> Envelope:
-    @acknowledged
-    async def run() -> Any:
-        return await handler(connection, data)
-
-    return await run()
-
-
 class SignallingServer:
     """python-socketio on the app: the in-memory manager on one node, Redis across nodes."""
 
@@ -201,11 +197,14 @@ class SignallingServer:
         self, redis_url: str | None, allowed_origin: str, redis_channel: str = "socketio"
     ) -> None:
         manager = (
-            socketio.AsyncRedisManager(redis_url, channel=redis_channel) if redis_url else None
+            socketio.AsyncRedisManager(redis_url, channel=redis_channel)
+            if redis_url
+            else DirectManager()
         )
-        self.sio = socketio.AsyncServer(
+        self.sio = LeanServer(
             async_mode="aiohttp",
             client_manager=manager,
+            json=FastJson,
             async_handlers=False,
             cors_allowed_origins=[allowed_origin],
             max_http_buffer_size=MAX_PACKET_BYTES,
@@ -227,8 +226,23 @@ class SignallingServer:
         return self._rooms
 
     def attach(self, app: web.Application) -> None:
-        """Serve engine.io under /socket.io/ on the app."""
+        """Serve engine.io under /socket.io/ on the app, and close its connections when the
+        app shuts down."""
         self.sio.attach(app, socketio_path=SOCKETIO_PATH.strip("/"))
+        app.on_shutdown.append(self._close_connections)
+
+    async def _close_connections(self, app: web.Application) -> None:
+        # on_shutdown runs before aiohttp waits for open handlers (and before the cleanup
+        # contexts close the database the disconnect handlers write to).
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                closed = await close_sockets(self.sio.eio)
+        except TimeoutError:
+            log.warning("closing connections took too long", extra={"seconds": CLOSE_SECONDS})
+            return
+        seconds = round(time.monotonic() - started, 3)
+        log.info("connections closed", extra={"connections": closed, "seconds": seconds})
 
     def serve(self, rooms: LiveRooms) -> None:
         """Start handing events to the live-room service."""
