@@ -293,8 +293,8 @@ class Settings:
                 lease_seconds=_positive(get("AUDIT_LEASE_SECONDS", "10"), "AUDIT_LEASE_SECONDS"),
             ),
             db_pool=DatabasePool(
-                size=_int(get("DB_POOL_SIZE", "10"), "DB_POOL_SIZE"),
-                max_overflow=_int(get("DB_MAX_OVERFLOW", "10"), "DB_MAX_OVERFLOW"),
+                size=_at_least(get("DB_POOL_SIZE", "10"), "DB_POOL_SIZE", 1),
+                max_overflow=_at_least(get("DB_MAX_OVERFLOW", "10"), "DB_MAX_OVERFLOW", 0),
                 recycle_seconds=_positive(
                     get("DB_POOL_RECYCLE_SECONDS", "1800"), "DB_POOL_RECYCLE_SECONDS"
                 ),
@@ -434,6 +434,13 @@ def _int(raw: str | None, name: str) -> int:
         return int(raw or "")
     except ValueError as exc:
         raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+def _at_least(raw: str | None, name: str, minimum: int) -> int:
+    value = _int(raw, name)
+    if value < minimum:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be at least {minimum}, got {raw!r}")
+    return value
 
 
 def _async_driver(url: str) -> str:
