@@ -11,7 +11,7 @@ from telehealth.accounts.repository import AccountsRepository
 from telehealth.accounts.service import AccountsService
 from telehealth.auth.audit import AuditContext, ChainReport, verify_chain
 from telehealth.auth.passwords import PasswordHasher
-from telehealth.auth.sequencer import AuditSequencer
+from telehealth.auth.sequencer import chain_written
 from telehealth.config import Settings
 from telehealth.consults.blob_check import StoreReport, check_store
 from telehealth.consults.blobs import BlobStore
@@ -46,7 +46,9 @@ async def create_user(settings: Settings, args: argparse.Namespace, password: st
             }
         )
         service = AccountsService(sessionmaker, PasswordHasher(settings.passwords))
-        return (await service.create_user(CLI_CONTEXT, data)).id
+        user_id = (await service.create_user(CLI_CONTEXT, data)).id
+        await chain_written(sessionmaker, settings.audit, settings.rooms.node_id)
+        return user_id
     finally:
         await engine.dispose()
 
@@ -67,8 +69,8 @@ async def chain_audit(settings: Settings) -> int:
     (nothing if a running server holds the lease: it chains them itself)."""
     engine = build_engine(settings.database_url)
     try:
-        holder = settings.rooms.node_id
-        return await AuditSequencer(build_sessionmaker(engine), settings.audit, holder).drain()
+        sessionmaker = build_sessionmaker(engine)
+        return await chain_written(sessionmaker, settings.audit, settings.rooms.node_id)
     finally:
         await engine.dispose()
 

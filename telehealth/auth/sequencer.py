@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -82,8 +82,22 @@ class AuditSequencer:
         await self._task
         try:
             await asyncio.wait_for(self.drain(), self._settings.lease_seconds)
+            await self.release()
         except Exception:
             log.exception("audit rows left unchained at shutdown; the next sequencer chains them")
+
+    async def release(self) -> None:
+        """Give the lease up now if this node holds it, so another may chain at once."""
+        async with UnitOfWork(self._sessionmaker) as uow:
+            await uow.session.execute(
+                update(AuditSequencerLease)
+                .where(
+                    AuditSequencerLease.name == LEASE_NAME,
+                    AuditSequencerLease.holder == self._holder,
+                )
+                .values(expires_at=utcnow())
+            )
+            await uow.commit()
 
     async def _run(self) -> None:
         # Polling at half the bound keeps a committed row's wait under it.
@@ -125,6 +139,18 @@ class AuditSequencer:
             lease.holder, lease.expires_at = self._holder, expires
         self._other_until = None
         return True
+
+
+async def chain_written(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: AuditSettings, node_id: str
+) -> int:
+    """Chain what a command just wrote (`user create`, `demo`, `audit chain`) before it
+    exits, and give the lease back; nothing when a running server holds the lease (it
+    chains them itself)."""
+    sequencer = AuditSequencer(sessionmaker, settings, node_id)
+    chained = await sequencer.drain()
+    await sequencer.release()
+    return chained
 
 
 async def audit_sequencer_ctx(app: web.Application) -> AsyncIterator[None]:
