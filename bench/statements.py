@@ -22,11 +22,10 @@ import aiohttp
 from aiohttp import web
 from procs import LOOPBACK, free_port, run_command
 from seeding import FAST_PASSWORDS, Seeded, seed
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
-from telehealth import keys
 from telehealth.app import create_app
-from telehealth.config import Settings
+from telehealth.config import AuditSettings, Settings
 
 
 def main() -> int:
@@ -55,12 +54,16 @@ async def _run(database_url: str | None, verbose: bool) -> None:
 
 
 async def _book_twice(settings: Settings, seeded: Seeded, verbose: bool) -> None:
-    runner = web.AppRunner(create_app(settings))
+    # The audit sequencer chains once at start, then not again during the bookings: what
+    # is counted is the request's own work (chaining is batched, off the request path).
+    quiet = settings.with_overrides(audit=AuditSettings(chain_seconds=3600))
+    runner = web.AppRunner(create_app(quiet))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, LOOPBACK, port).start()
     try:
-        engine = runner.app[keys.ENGINE].sync_engine
+        # Every engine: on SQLite reads run on a reader pool beside the writer's engine.
+        engine = Engine
         counts: Counter[str] = Counter()
 
         def begin(_connection: Any) -> None:

@@ -14,6 +14,7 @@ from telehealth.accounts import views as accounts_views
 from telehealth.accounts.service import AccountsService
 from telehealth.auth import views as auth_views
 from telehealth.auth.passwords import PasswordHasher
+from telehealth.auth.sequencer import audit_sequencer_ctx
 from telehealth.auth.service import AuthService
 from telehealth.config import Settings
 from telehealth.consults import attachment_views, rota_views
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_templating(app)
 
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(audit_sequencer_ctx)
     app.cleanup_ctx.append(inspection_pool_ctx)
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(outbox_ctx)

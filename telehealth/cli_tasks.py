@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 
 from telehealth.accounts import schemas as s
 from telehealth.accounts.models import Role
@@ -10,6 +11,7 @@ from telehealth.accounts.repository import AccountsRepository
 from telehealth.accounts.service import AccountsService
 from telehealth.auth.audit import AuditContext, ChainReport, verify_chain
 from telehealth.auth.passwords import PasswordHasher
+from telehealth.auth.sequencer import chain_written
 from telehealth.config import Settings
 from telehealth.consults.blob_check import StoreReport, check_store
 from telehealth.consults.blobs import BlobStore
@@ -44,17 +46,31 @@ async def create_user(settings: Settings, args: argparse.Namespace, password: st
             }
         )
         service = AccountsService(sessionmaker, PasswordHasher(settings.passwords))
-        return (await service.create_user(CLI_CONTEXT, data)).id
+        user_id = (await service.create_user(CLI_CONTEXT, data)).id
+        await chain_written(sessionmaker, settings.audit, settings.rooms.node_id)
+        return user_id
     finally:
         await engine.dispose()
 
 
 async def verify_audit(settings: Settings) -> ChainReport:
-    """Check the whole audit chain."""
+    """Check the whole audit chain, and that no row waited longer than the sequencer's bound."""
     engine = build_engine(settings.database_url)
     try:
-        async with UnitOfWork(build_sessionmaker(engine)) as uow:
-            return await verify_chain(uow.session)
+        async with UnitOfWork(build_sessionmaker(engine), read_only=True) as uow:
+            bound = timedelta(seconds=settings.audit.chain_seconds)
+            return await verify_chain(uow.session, bound)
+    finally:
+        await engine.dispose()
+
+
+async def chain_audit(settings: Settings) -> int:
+    """Chain every committed, unchained audit event now, as the node's sequencer would
+    (nothing if a running server holds the lease: it chains them itself)."""
+    engine = build_engine(settings.database_url)
+    try:
+        sessionmaker = build_sessionmaker(engine)
+        return await chain_written(sessionmaker, settings.audit, settings.rooms.node_id)
     finally:
         await engine.dispose()
 

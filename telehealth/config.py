@@ -159,6 +159,28 @@ class RoomSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """The audit chain's sequencer: how soon a committed row gets its place in the chain
+    (`chain_seconds`, the bound `audit verify` holds rows to), how long a node's claim to
+    be the one sequencer lasts without use, and how many rows one chaining step takes."""
+
+    chain_seconds: float = 1.0
+    lease_seconds: float = 10.0
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class DatabasePool:
+    """Connection pools. PostgreSQL: `size` kept open plus `max_overflow` on demand, each
+    replaced after `recycle_seconds`. SQLite: one writer connection and `size` readers."""
+
+    size: int = 10
+    max_overflow: int = 10
+    recycle_seconds: float = 1800.0
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start; immutable once built."""
 
@@ -188,6 +210,8 @@ class Settings:
     rooms: RoomSettings = field(default_factory=RoomSettings)
 
     client_timeouts: ClientTimeouts = field(default_factory=ClientTimeouts)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    db_pool: DatabasePool = field(default_factory=DatabasePool)
 
     @property
     def is_sqlite(self) -> bool:
@@ -263,6 +287,20 @@ class Settings:
                 ),
                 body_seconds=_positive(get("BODY_TIMEOUT_SECONDS", "30"), "BODY_TIMEOUT_SECONDS"),
                 upload_min_rate=_int(get("UPLOAD_MIN_RATE", "2048"), "UPLOAD_MIN_RATE"),
+            ),
+            audit=AuditSettings(
+                chain_seconds=_positive(get("AUDIT_CHAIN_SECONDS", "1"), "AUDIT_CHAIN_SECONDS"),
+                lease_seconds=_positive(get("AUDIT_LEASE_SECONDS", "10"), "AUDIT_LEASE_SECONDS"),
+            ),
+            db_pool=DatabasePool(
+                size=_at_least(get("DB_POOL_SIZE", "10"), "DB_POOL_SIZE", 1),
+                max_overflow=_at_least(get("DB_MAX_OVERFLOW", "10"), "DB_MAX_OVERFLOW", 0),
+                recycle_seconds=_positive(
+                    get("DB_POOL_RECYCLE_SECONDS", "1800"), "DB_POOL_RECYCLE_SECONDS"
+                ),
+                timeout_seconds=_positive(
+                    get("DB_POOL_TIMEOUT_SECONDS", "30"), "DB_POOL_TIMEOUT_SECONDS"
+                ),
             ),
             outbox=OutboxSettings(
                 enabled=_bool(get("OUTBOX_ENABLED") or "true"),
@@ -396,6 +434,13 @@ def _int(raw: str | None, name: str) -> int:
         return int(raw or "")
     except ValueError as exc:
         raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+def _at_least(raw: str | None, name: str, minimum: int) -> int:
+    value = _int(raw, name)
+    if value < minimum:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be at least {minimum}, got {raw!r}")
+    return value
 
 
 def _async_driver(url: str) -> str:

@@ -20,6 +20,7 @@ from telehealth.accounts.service import AccountsService, user_out
 from telehealth.auth.audit import AuditContext
 from telehealth.auth.passwords import PasswordHasher
 from telehealth.auth.principal import Principal
+from telehealth.auth.sequencer import chain_written
 from telehealth.auth.service import AuthService
 from telehealth.config import Settings
 from telehealth.db.engine import build_engine, build_sessionmaker
@@ -201,8 +202,10 @@ async def load_demo(settings: Settings, password: str) -> str:
         raise ValueError(f"the demo password is refused: {exc.errors()[0]['msg']}") from exc
     engine = build_engine(settings.database_url)
     try:
-        loader = _DemoLoader(build_sessionmaker(engine), settings, password)
+        sessionmaker = build_sessionmaker(engine)
+        loader = _DemoLoader(sessionmaker, settings, password)
         await loader.load()
+        await chain_written(sessionmaker, settings.audit, settings.rooms.node_id)
         return loader.summary()
     finally:
         await engine.dispose()

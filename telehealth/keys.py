@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from telehealth.accounts.service import AccountsService
     from telehealth.auth.passwords import PasswordHasher
     from telehealth.auth.principal import Principal
+    from telehealth.auth.sequencer import AuditSequencer
     from telehealth.auth.service import AuthService
     from telehealth.config import Settings
     from telehealth.consults.attachments import AttachmentService
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
 SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessionmaker")
+AUDIT_SEQUENCER: web.AppKey[AuditSequencer] = web.AppKey("audit_sequencer")
 PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
 CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
 METRICS_REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry")

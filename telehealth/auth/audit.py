@@ -1,15 +1,16 @@
-"""The hash-chained audit log: written in the caller's transaction, verified offline."""
+"""The hash-chained audit log: rows written unchained in the caller's transaction, chained
+shortly after by the sequencer (`telehealth.auth.sequencer`), verified offline."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telehealth.auth.models import AuditEvent
@@ -79,16 +80,12 @@ class AuditLog:
         object_id: str | None,
         details: dict[str, Any] | None = None,
     ) -> AuditEvent:
-        """Append one event chained to the last one; committed with the caller's change."""
-        await self._lock_chain()
-        last = (
-            await self._session.execute(
-                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-            )
-        ).first()
-        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        """Add one unchained event; it is inserted and committed with the caller's change.
+
+        No lock and no read of the chain's head: the sequencer gives the row its place
+        once the caller's transaction has committed.
+        """
         event = AuditEvent(
-            seq=seq,
             id=new_id(),
             at=utcnow(),
             actor_id=self._context.actor_id,
@@ -99,20 +96,9 @@ class AuditLog:
             request_id=self._context.request_id,
             client_request_id=self._context.client_request_id,
             details=json.loads(json.dumps(details or {}, default=str)),
-            prev_hash=prev_hash,
         )
-        event.hash = event_digest(event)
         self._session.add(event)
-        await self._session.flush()
         return event
-
-    async def _lock_chain(self) -> None:
-        # SQLite transactions here are BEGIN IMMEDIATE, so writers are already serialised;
-        # PostgreSQL needs a transaction-scoped lock so two writers never share a `seq`.
-        if self._session.get_bind().dialect.name == "postgresql":
-            await self._session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK}
-            )
 
 
 async def record_list_read(
@@ -153,23 +139,74 @@ async def audit_refusal(
     await uow.commit()
 
 
+async def chain_pending(session: AsyncSession, limit: int) -> int:
+    """Chain up to `limit` committed, unchained rows after the head; returns how many.
+
+    Runs in the caller's write transaction, which it makes the only chainer until it ends
+    (a transaction-scoped advisory lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    is one): whatever the lease says, two nodes never give out the same place. Only rows
+    whose transactions have committed are visible here, so the chain takes rows in the
+    order they become visible; one committed later than a newer-looking row simply gets a
+    later place in a later batch.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK})
+    head = (
+        await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.seq.is_not(None))
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    seq, prev_hash = (int(head[0] or 0), str(head[1])) if head else (0, GENESIS_HASH)
+    waiting = (
+        await session.execute(
+            select(*AuditEvent.__table__.columns)
+            .where(AuditEvent.seq.is_(None))
+            .order_by(AuditEvent.at, AuditEvent.id)
+            .limit(limit)
+        )
+    ).all()
+    if not waiting:
+        return 0
+    # Plain rows, not session objects: the links go out in one executemany UPDATE by
+    # primary key, and nothing is flushed twice.
+    events = [AuditEvent(**row._mapping) for row in waiting]
+    await session.execute(update(AuditEvent), _links(events, seq, prev_hash))
+    return len(events)
+
+
+def _links(events: Sequence[AuditEvent], seq: int, prev_hash: str) -> list[dict[str, Any]]:
+    links = []
+    for event in events:
+        seq += 1
+        event.seq, event.prev_hash = seq, prev_hash
+        prev_hash = event_digest(event)
+        links.append({"id": event.id, "seq": seq, "prev_hash": event.prev_hash, "hash": prev_hash})
+    return links
+
+
 @dataclass
 class ChainReport:
-    """What `verify_chain` found: rows checked and a line per broken link."""
+    """What `verify_chain` found: rows checked, a line per broken link, rows not yet chained."""
 
     checked: int = 0
     problems: list[str] = field(default_factory=list)
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
+    unchained: int = 0
+    oldest_unchained: datetime | None = None
 
     @property
     def ok(self) -> bool:
-        """True when every row matches its hash and links to its predecessor."""
+        """True when every row matches its hash and links to its predecessor, and none has
+        waited for its place longer than the bound."""
         return not self.problems
 
 
 async def iter_events(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
-    """Every audit event in chain order, read in batches."""
+    """Every chained audit event in chain order, read in batches."""
     after = 0
     while True:
         rows = (
@@ -184,31 +221,55 @@ async def iter_events(session: AsyncSession, batch: int = 1000) -> AsyncIterator
             return
         for row in rows:
             yield row
-        after = rows[-1].seq
+        after = rows[-1].seq or after
 
 
-async def verify_chain(session: AsyncSession) -> ChainReport:
-    """Recompute every hash and link; name each edited, inserted or deleted row."""
+async def verify_chain(
+    session: AsyncSession, bound: timedelta | None = None, now: datetime | None = None
+) -> ChainReport:
+    """Recompute every hash and link; name each edited, inserted or deleted row, and count
+    the rows not chained yet (a problem when one has waited longer than `bound`)."""
     report = ChainReport()
     expected_seq, prev_hash = 1, GENESIS_HASH
     async for event in iter_events(session):
         report.checked += 1
-        if event.seq != expected_seq:
-            missing = (
-                f"{expected_seq}"
-                if event.seq == expected_seq + 1
-                else (f"{expected_seq}..{event.seq - 1}")
-            )
-            report.problems.append(f"seq {missing}: missing (deleted) before seq {event.seq}")
+        seq = event.seq or 0
+        if seq != expected_seq:
+            missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
+            report.problems.append(f"seq {missing}: missing (deleted) before seq {seq}")
         if event.prev_hash != prev_hash:
-            report.problems.append(
-                f"seq {event.seq} (id {event.id}): does not link to the row before it"
-            )
+            report.problems.append(f"seq {seq} (id {event.id}): does not link to the row before it")
         if event_digest(event) != event.hash:
             report.problems.append(
-                f"seq {event.seq} (id {event.id}, {event.action}): content does not match "
+                f"seq {seq} (id {event.id}, {event.action}): content does not match "
                 "its hash (edited)"
             )
-        expected_seq, prev_hash = event.seq + 1, event.hash
+        expected_seq, prev_hash = seq + 1, event.hash or ""
     report.head_seq, report.head_hash = expected_seq - 1, prev_hash
+    await _check_unchained(session, report, bound, now or utcnow())
     return report
+
+
+async def _check_unchained(
+    session: AsyncSession, report: ChainReport, bound: timedelta | None, now: datetime
+) -> None:
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(AuditEvent.at)).where(AuditEvent.seq.is_(None))
+        )
+    ).one()
+    report.unchained, report.oldest_unchained = int(count or 0), oldest
+    if oldest is None or bound is None:
+        return
+    overdue = (
+        await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.seq.is_(None), AuditEvent.at < now - bound)
+        )
+    ) or 0
+    if overdue:
+        report.problems.append(
+            f"{overdue} events not chained within {bound.total_seconds():g} s "
+            f"(oldest written {_iso(oldest)}): is a sequencer running?"
+        )

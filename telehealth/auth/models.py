@@ -1,11 +1,11 @@
-"""ORM rows of sessions, login throttling and the hash-chained audit log."""
+"""ORM rows of sessions, login throttling, the hash-chained audit log and its sequencer's lease."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telehealth.db.base import Base, new_id, utcnow
@@ -40,15 +40,30 @@ class LoginThrottle(Base):
 
 
 class AuditEvent(Base):
-    """One append-only audit record; `hash` chains it to the record before it."""
+    """One append-only audit record; `hash` chains it to the record before it.
+
+    A request inserts the row unchained (`seq`, `prev_hash` and `hash` empty) in its own
+    transaction; the sequencer (`telehealth.auth.sequencer`) gives it its place in the
+    chain shortly after it commits.
+    """
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    __table_args__ = (
+        Index("ix_audit_events_object", "object_type", "object_id"),
+        # Only the rows still waiting for the sequencer: small, and what it scans.
+        Index(
+            "ix_audit_events_unchained",
+            "at",
+            sqlite_where=text("seq IS NULL"),
+            postgresql_where=text("seq IS NULL"),
+        ),
     )
-    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The position in the chain: empty until the sequencer chains the row.
+    seq: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), unique=True, nullable=True
+    )
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     action: Mapped[str] = mapped_column(String(64))
@@ -60,5 +75,15 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     client_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditSequencerLease(Base):
+    """Which node chains the audit log, until when (one row; renewed while it runs)."""
+
+    __tablename__ = "audit_sequencer_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(160))
+    expires_at: Mapped[datetime]

@@ -6,7 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from telehealth.db.engine import READ_ONLY_OPTIONS
+from telehealth.db.engine import READ_ONLY, READ_ONLY_OPTIONS
 
 
 class UnitOfWork:
@@ -14,8 +14,9 @@ class UnitOfWork:
 
     `read_only=True` is for pure reads: on SQLite the transaction begins deferred (a WAL
     reader that neither takes nor waits for the write lock), on PostgreSQL it is READ
-    ONLY, and any statement but SELECT raises `ReadOnlyViolation`. It still holds a pooled
-    connection (SQLite has one): never open another unit of work inside it.
+    ONLY, and any statement but SELECT raises `ReadOnlyViolation`. On SQLite it runs on a
+    reader connection of its own, never the single writer. It still holds a pooled
+    connection: never open another unit of work inside it.
     """
 
     def __init__(
@@ -35,7 +36,10 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         if self._read_only:
             # Session-wide options reach every connection the session takes, before BEGIN.
-            self._session = self._sessionmaker(execution_options=READ_ONLY_OPTIONS)
+            # The info mark sends it to the reader pool where there is one (SQLite).
+            self._session = self._sessionmaker(
+                execution_options=READ_ONLY_OPTIONS, info={READ_ONLY: True}
+            )
         else:
             self._session = self._sessionmaker()
         await self._session.begin()

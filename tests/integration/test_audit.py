@@ -1,5 +1,6 @@
-"""The audit log: every change and every patient read leaves one chained row, written in
-the same transaction, and `telehealth audit verify` names any row edited or deleted later."""
+"""The audit log: every change and every patient read leaves one row, written in the same
+transaction and chained by the sequencer (driven to completion here before reading
+positions), and `telehealth audit verify` names any row edited or deleted later."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from telehealth.auth.audit import event_digest
 from telehealth.auth.models import AuditEvent
 from telehealth.db.engine import build_engine
+from tests.support.audit import chain_now
 from tests.support.cli import cli_env, run_cli
 from tests.support.network import Network
 
@@ -28,13 +30,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def last_seq(engine: AsyncEngine) -> int:
-    """The newest position in the chain (0 when empty)."""
+    """The newest position in the chain (0 when empty), once everything committed is chained."""
+    await chain_now(engine)
     async with AsyncSession(engine) as session:
         return int(await session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
 
 
 async def events_after(engine: AsyncEngine, seq: int) -> list[AuditEvent]:
-    """Rows appended after position `seq`, in chain order."""
+    """Rows appended after position `seq`, in chain order, once everything is chained."""
+    await chain_now(engine)
     async with AsyncSession(engine) as session:
         rows = await session.scalars(
             select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)
@@ -269,7 +273,13 @@ async def test_a_sign_in_is_audited_with_the_user_as_actor(
 
 
 async def verify(database_url: str, tmp_path: Path) -> tuple[int, str]:
-    """Run `telehealth audit verify` on the database; exit code and everything printed."""
+    """Run `telehealth audit verify` on the database, everything committed chained first;
+    exit code and everything printed."""
+    engine = build_engine(database_url)
+    try:
+        await chain_now(engine)
+    finally:
+        await engine.dispose()
     result = await run_cli(cli_env(tmp_path / "cli", database_url), "audit", "verify")
     assert "Traceback" not in result.stderr, result.stderr
     return result.code, result.output
@@ -277,6 +287,7 @@ async def verify(database_url: str, tmp_path: Path) -> tuple[int, str]:
 
 async def middle_event(engine: AsyncEngine) -> AuditEvent:
     """The facility.create row of D1: neither the first nor the last of the chain."""
+    await chain_now(engine)
     async with AsyncSession(engine) as session:
         event = await session.scalar(
             select(AuditEvent)
@@ -342,12 +353,14 @@ async def test_verify_names_the_next_row_when_an_edited_row_was_rehashed(
 ) -> None:
     target = await middle_event(engine)
     async with AsyncSession(engine) as session:
-        event = await session.get(AuditEvent, target.seq)
+        event = await session.scalar(select(AuditEvent).where(AuditEvent.seq == target.seq))
         assert event is not None
         event.details = {"code": "D7"}
         event.hash = event_digest(event)
         await session.commit()
-        following = await session.get(AuditEvent, target.seq + 1)
+        following = await session.scalar(
+            select(AuditEvent).where(AuditEvent.seq == (target.seq or 0) + 1)
+        )
         assert following is not None
 
     code, output = await verify(database_url, tmp_path)

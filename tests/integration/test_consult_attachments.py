@@ -262,7 +262,7 @@ async def test_a_download_is_audited_as_a_clinical_read(network: Network) -> Non
             await session.scalars(
                 select(AuditEvent)
                 .where(AuditEvent.action.like("consult.attachment%"))
-                .order_by(AuditEvent.seq)
+                .order_by(AuditEvent.at)
             )
         ).all()
     assert [(e.action, e.object_id, e.actor_id) for e in events] == [

@@ -192,7 +192,7 @@ async def _reads(net: Network, consult_id: str) -> list[tuple[str, str | None]]:
         rows = await session.scalars(
             select(AuditEvent)
             .where(AuditEvent.action == "consult.read", AuditEvent.object_id == consult_id)
-            .order_by(AuditEvent.seq)
+            .order_by(AuditEvent.at)
         )
         return [(names.get(e.actor_id or "", "?"), (e.details or {}).get("part")) for e in rows]
 

@@ -367,7 +367,7 @@ async def test_reads_and_exports_are_audited(network: Network) -> None:
             await uow.session.execute(
                 select(AuditEvent.actor_id, AuditEvent.action, AuditEvent.details)
                 .where(AuditEvent.action.in_(["consult.read", "patient.read"]))
-                .order_by(AuditEvent.seq)
+                .order_by(AuditEvent.at)
             )
         ).all()
     doctor, specialist = network.users["doctor_a"], network.users["specialist"]

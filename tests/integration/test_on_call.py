@@ -63,7 +63,7 @@ async def problem_code(resp: ClientResponse, status: int) -> str:
 async def audit_actions(net: Network, shift_id: str) -> list[tuple[str, str | None]]:
     async with UnitOfWork(net.client.app[keys.SESSIONMAKER]) as uow:
         rows = await uow.session.scalars(
-            select(AuditEvent).where(AuditEvent.object_id == shift_id).order_by(AuditEvent.seq)
+            select(AuditEvent).where(AuditEvent.object_id == shift_id).order_by(AuditEvent.at)
         )
         return [(e.action, e.actor_id) for e in rows.all()]
 

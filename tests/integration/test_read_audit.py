@@ -23,7 +23,7 @@ async def _events(network: Network, action: str) -> list[tuple[str | None, str |
         rows = await uow.session.execute(
             select(AuditEvent.actor_id, AuditEvent.object_id, AuditEvent.details)
             .where(AuditEvent.action == action)
-            .order_by(AuditEvent.seq)
+            .order_by(AuditEvent.at)
         )
         return [tuple(row) for row in rows]
 
