@@ -39,6 +39,7 @@ from telehealth.signalling.server import SignallingServer, outside_http_edge, si
 from telehealth.views import health, openapi, vendor
 from telehealth.views import rooms as rooms_views
 from telehealth.views.body_deadline import body_deadline_middleware
+from telehealth.views.compression import compression_middleware, weaken_encoded_etag
 from telehealth.views.edge_server import stamp_edge_headers
 from telehealth.views.i18n import Catalogues
 from telehealth.views.metrics import HttpMetrics
@@ -72,6 +73,8 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             outside_http_edge(m)
             for m in (
+                # Outermost: error pages and problem documents are compressed too.
+                compression_middleware,
                 context_middleware,
                 body_deadline_middleware,
                 error_middleware,
@@ -86,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     # Answers built past the middlewares (Socket.IO's, the router's) get the edge's
     # headers too; aiohttp's answers to unparsable requests are `edge_server`'s.
     app.on_response_prepare.append(stamp_edge_headers)
+    app.on_response_prepare.append(weaken_encoded_etag)
     app[keys.SETTINGS] = settings
     app[keys.ENDPOINTS] = []
     app[keys.PASSWORDS] = PasswordHasher(settings.passwords)

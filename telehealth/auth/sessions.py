@@ -44,6 +44,27 @@ def csrf_token_for(secret_key: str, session_id: str) -> str:
     return mac.hexdigest()
 
 
+def mask_csrf_token(token: str) -> str:
+    """The token as a page carries it: a fresh random mask, then the token XOR the mask.
+    Every answer then holds different bytes, so a compressed page leaks nothing about the
+    token through its length (BREACH)."""
+    raw = bytes.fromhex(token)
+    mask = secrets.token_bytes(len(raw))
+    return (mask + bytes(a ^ b for a, b in zip(mask, raw, strict=True))).hex()
+
+
+def unmask_csrf_token(given: str) -> str:
+    """The token a masked form field stands for; an unmasked token is returned as is."""
+    try:
+        raw = bytes.fromhex(given)
+    except ValueError:
+        return given
+    if len(raw) != 2 * hashlib.sha256().digest_size:
+        return given
+    half = len(raw) // 2
+    return bytes(a ^ b for a, b in zip(raw[:half], raw[half:], strict=True)).hex()
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     """A new secret (shown once) and its stored row."""

@@ -14,7 +14,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 
 from telehealth import keys
 from telehealth.accounts.models import Role
-from telehealth.consults.attachments import AttachmentService
+from telehealth.consults.attachments import AttachmentService, Rendition, digest_of
 from telehealth.consults.inspection import BY_CONTENT_TYPE
 from telehealth.consults.schemas import AttachmentOut, DownloadQuery
 from telehealth.errors import DomainError, ErrorCode
@@ -219,15 +219,38 @@ async def download(call: Call[None, DownloadQuery]) -> web.StreamResponse:
 async def preview(call: Call[None, Any]) -> web.StreamResponse:
     """At most 512 pixels a side: a DICOM's first frame windowed, or a smaller image.
     404 `not_found` for a file without a preview (PDF). Audited."""
+    return await _rendition(call, "preview")
+
+
+@routes.get(
+    ATTACHMENT + "/thumbnail",
+    summary="An attachment's thumbnail",
+    roles=READERS,
+    produces=("image/jpeg", "image/png"),
+    errors=(404,),
+)
+async def thumbnail(call: Call[None, Any]) -> web.StreamResponse:
+    """A JPEG of at most 192 pixels a side, for lists (the PNG preview for a file kept
+    before thumbnails were made). 404 `not_found` for a PDF. Audited."""
+    return await _rendition(call, "thumbnail")
+
+
+async def _rendition(call: Call[None, Any], rendition: Rendition) -> web.StreamResponse:
     path, row = await _service(call).open(
-        call.principal, call.audit, call.path("consult_id"), call.path("attachment_id"), True
+        call.principal,
+        call.audit,
+        call.path("consult_id"),
+        call.path("attachment_id"),
+        rendition,
     )
-    assert row.preview_sha256 is not None
+    digest = digest_of(row, rendition)
+    assert digest is not None
+    is_preview = digest == row.preview_sha256
     return await file_response(
         call.request,
         path,
-        content_type="image/png",
-        digest=row.preview_sha256,
-        filename=f"{Path(row.filename).stem}-preview.png",
+        content_type="image/png" if is_preview else "image/jpeg",
+        digest=digest,
+        filename=f"{Path(row.filename).stem}-{'preview.png' if is_preview else 'thumbnail.jpg'}",
         inline=True,
     )

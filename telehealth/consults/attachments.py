@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote
 
 from sqlalchemy import select
@@ -48,6 +49,8 @@ log = logging.getLogger("telehealth.consults.attachments")
 
 MAX_NAME = 255
 CONSULT_URL = "/api/v1/consults/{consult_id}/attachments/{attachment_id}"
+# Which stored file of an attachment is asked for: as uploaded, the PNG preview, the thumbnail.
+Rendition = Literal["original", "preview", "thumbnail"]
 
 
 def display_name(raw: str | None, filetype: FileType) -> str:
@@ -154,11 +157,11 @@ class AttachmentService:
         async with UnitOfWork(self._sessionmaker, read_only=True) as uow:
             await self._uploadable(AttachmentRepository(uow.session), principal, consult_id)
         staged, filetype = await self.store.receive(source, self._limit)
-        preview: Staged | None = None
+        made: list[Staged] = []
         try:
             found = await self._inspections.inspect(staged.path, filetype)
-            if found.preview is not None:
-                preview = await self.store.stage_bytes(found.preview)
+            preview = await self._stage(found.preview, made)
+            thumbnail = await self._stage(found.thumbnail, made)
             row = ConsultAttachment(
                 id=new_id(),
                 consult_id=consult_id,
@@ -170,21 +173,28 @@ class AttachmentService:
                 sha256=staged.sha256,
                 meta=found.meta,
                 preview_sha256=preview.sha256 if preview else None,
+                thumbnail_sha256=thumbnail.sha256 if thumbnail else None,
                 created_at=self._clock(),
             )
-            return await self._keep(principal, ctx, row, staged, preview)
+            return await self._keep(principal, ctx, row, [staged, *made])
         finally:
-            for blob in (staged, preview):
-                if blob is not None:
-                    self.store.discard(blob)
+            for blob in (staged, *made):
+                self.store.discard(blob)
+
+    async def _stage(self, data: bytes | None, made: builtins.list[Staged]) -> Staged | None:
+        """A rendering made in the worker, staged for keeping (and listed in `made`)."""
+        if data is None:
+            return None
+        staged = await self.store.stage_bytes(data)
+        made.append(staged)
+        return staged
 
     async def _keep(
         self,
         principal: Principal,
         ctx: AuditContext,
         row: ConsultAttachment,
-        staged: Staged,
-        preview: Staged | None,
+        blobs: builtins.list[Staged],
     ) -> AttachmentOut:
         """Put the files in place, check again (the consult may have changed meanwhile),
         then commit the row, its timeline entry and the audit record together.
@@ -193,9 +203,8 @@ class AttachmentService:
         (SQLite's one connection and write lock) through a rename and two fsyncs. If the
         check or the commit fails they stay unnamed: never served, and found by
         `telehealth attachments check`."""
-        for blob in (staged, preview):
-            if blob is not None:
-                await self.store.keep(blob)
+        for blob in blobs:
+            await self.store.keep(blob)
         async with self._uow() as uow:
             repo = AttachmentRepository(uow.session)
             await self._uploadable(repo, principal, row.consult_id, lock=True)
@@ -247,16 +256,17 @@ class AttachmentService:
         ctx: AuditContext,
         consult_id: str,
         attachment_id: str,
-        preview: bool = False,
+        rendition: Rendition = "original",
     ) -> tuple[Path, ConsultAttachment]:
-        """Where a party finds the file (or its PNG preview); audited as a clinical read."""
+        """Where a party finds the file (or its PNG preview, or its thumbnail: the preview
+        for a file kept before thumbnails were made); audited as a clinical read."""
         async with self._uow() as uow:
             repo = AttachmentRepository(uow.session)
             await self._party(repo, principal, consult_id)
             row = await repo.attachment(consult_id, attachment_id)
             if row is None:
                 raise NotFound("No such attachment.")
-            digest = row.preview_sha256 if preview else row.sha256
+            digest = digest_of(row, rendition)
             if digest is None:
                 raise NotFound("This attachment has no preview.")
             path = self.store.path(digest)
@@ -267,7 +277,7 @@ class AttachmentService:
                 "consult.attachment_read",
                 "consult",
                 consult_id,
-                {"attachment_id": row.id, "preview": preview},
+                {"attachment_id": row.id, "preview": rendition != "original"},
             )
             await uow.commit()
             return path, row
@@ -314,4 +324,14 @@ def _out(row: ConsultAttachment, uploader_name: str) -> AttachmentOut:
         created_at=row.created_at,
         download_url=url,
         preview_url=url + "/preview" if row.preview_sha256 else None,
+        thumbnail_url=url + "/thumbnail" if row.preview_sha256 else None,
     )
+
+
+def digest_of(row: ConsultAttachment, rendition: Rendition) -> str | None:
+    """The stored file that serves `rendition` of an attachment, if it has one."""
+    if rendition == "original":
+        return row.sha256
+    if rendition == "thumbnail" and row.thumbnail_sha256:
+        return row.thumbnail_sha256
+    return row.preview_sha256

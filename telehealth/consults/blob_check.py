@@ -54,7 +54,11 @@ async def check_store(
     async with UnitOfWork(sessionmaker, read_only=True) as uow:
         rows = (
             await uow.session.execute(
-                select(ConsultAttachment.sha256, ConsultAttachment.preview_sha256)
+                select(
+                    ConsultAttachment.sha256,
+                    ConsultAttachment.preview_sha256,
+                    ConsultAttachment.thumbnail_sha256,
+                )
             )
         ).all()
     named = {digest for row in rows for digest in row if digest}

@@ -1,5 +1,6 @@
 """What an uploaded file is: its type read from its first bytes, its content verified,
-DICOM metadata read, and a PNG preview rendered for the browser.
+DICOM metadata read, a PNG preview rendered for the browser, and a small thumbnail for
+the lists (a 96-px box on the page, drawn at twice that for sharp phone screens).
 
 Everything here is synchronous and CPU-bound; the server runs it in a worker process
 with a memory ceiling (`inspection_pool.py`). A file is refused from its header when
@@ -37,6 +38,9 @@ from telehealth.errors import DomainError, ErrorCode
 
 SNIFF_BYTES = 132  # enough for the DICOM preamble (128 bytes) and its "DICM" marker
 PREVIEW_PX = 512
+# The pages show attachments in 96-CSS-px boxes; phones draw them at 2x.
+THUMBNAIL_PX: Final = 192
+THUMBNAIL_JPEG_QUALITY: Final = 80
 # Pillow's own decompression-bomb threshold; a frame larger than this is refused.
 MAX_FRAME_PIXELS: Final = Image.MAX_IMAGE_PIXELS or 89_478_485
 # What one image or DICOM frame may take once decoded (pixels x bytes per pixel as held in
@@ -75,10 +79,12 @@ BY_CONTENT_TYPE = {t.content_type: t for t in (JPEG, PNG, PDF, DICOM)}
 
 @dataclass(frozen=True)
 class Inspection:
-    """What was learnt from a verified file: metadata and, where one makes sense, a PNG."""
+    """What was learnt from a verified file: metadata and, where one makes sense, a PNG
+    preview and a JPEG thumbnail."""
 
     meta: dict[str, Any]
     preview: bytes | None
+    thumbnail: bytes | None = None
 
 
 class Refused(DomainError):
@@ -110,10 +116,29 @@ def sniff(head: bytes) -> FileType | None:
 def inspect(path: Path, filetype: FileType) -> Inspection:
     """Verify that the file really is `filetype`; raise a 422 naming what is wrong."""
     if filetype.kind is Kind.DICOM:
-        return _dicom(path)
-    if filetype.kind is Kind.PDF:
+        found = _dicom(path)
+    elif filetype.kind is Kind.PDF:
         return _pdf(path)
-    return _image(path, filetype)
+    else:
+        found = _image(path, filetype)
+    if found.preview is None:
+        return found
+    return Inspection(found.meta, found.preview, render_thumbnail(found.preview))
+
+
+def render_thumbnail(preview: bytes) -> bytes:
+    """A JPEG no larger than THUMBNAIL_PX a side, made from the (already verified and
+    bounded) PNG preview; transparency is laid on white, as the page shows it."""
+    with Image.open(io.BytesIO(preview)) as img:
+        img.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)
+        flat: Image.Image = img
+        if img.mode != "L":
+            rgba = img.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, "white")
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+        out = io.BytesIO()
+        flat.save(out, "JPEG", quality=THUMBNAIL_JPEG_QUALITY, optimize=True)
+        return out.getvalue()
 
 
 def _invalid(filetype: FileType, problem: str, cause: BaseException | None = None) -> Refused:

@@ -199,4 +199,6 @@ class ConsultAttachment(Base):
     # DICOM: modality, study date, body part...; images: width and height.
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     preview_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A JPEG of at most 192 px a side for the lists (images and DICOM; none before 0009).
+    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

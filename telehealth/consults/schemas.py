@@ -259,6 +259,9 @@ class AttachmentOut(Out):
     created_at: datetime
     download_url: str
     preview_url: str | None
+    # A JPEG of at most 192 px a side (images and DICOM); the preview's URL for files
+    # uploaded before thumbnails were made, none for a PDF.
+    thumbnail_url: str | None = None
 
 
 class DownloadQuery(QueryIn):

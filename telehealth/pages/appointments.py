@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import pydantic
 from aiohttp import web
+from multidict import MultiDict
 
 from telehealth import keys
 from telehealth.accounts.models import Role
@@ -43,8 +46,16 @@ CHOOSE_OUTCOME = N_("Choose whether the visit took place.")
 class AppointmentsQuery(PageQuery):
     """Upcoming or past appointments, one page at a time."""
 
-    view: Literal["upcoming", "past"] = "upcoming"
+    view: Literal["upcoming", "past", "cancelled"] = "upcoming"
     cursor: str | None = pydantic.Field(default=None, max_length=200)
+
+
+# What each tab lists: visits still to happen; those whose time has passed; cancelled ones.
+VIEWS: dict[str, Callable[[], dict[str, Any]]] = {
+    "upcoming": lambda: {"from": timetable.clock(), "active": True},
+    "past": lambda: {"to": timetable.clock()},
+    "cancelled": lambda: {"status": AppointmentStatus.CANCELLED},
+}
 
 
 class AppointmentQuery(PageQuery):
@@ -60,9 +71,8 @@ def _id(call: Call[Any, Any]) -> str:
 @routes.get("/appointments", summary="My appointments page", page=True, query=AppointmentsQuery)
 async def appointments_page(call: Call[None, AppointmentsQuery]) -> web.Response:
     """Patients: their own; practitioners: their schedule; coordinators: their facility."""
-    bound = "from" if call.query.view == "upcoming" else "to"
     query = s.AppointmentQuery.model_validate(
-        {bound: timetable.clock(), "limit": PAGE_SIZE, "cursor": call.query.cursor}
+        {**VIEWS[call.query.view](), "limit": PAGE_SIZE, "cursor": call.query.cursor}
     )
     page = await call.request.app[keys.APPOINTMENTS].list_appointments(
         call.principal, call.audit, query
@@ -77,6 +87,14 @@ async def appointment_page(call: Call[None, AppointmentQuery]) -> web.Response:
     return await _appointment(call, FormState(), done=call.query.done)
 
 
+@routes.get(
+    APPOINTMENT + "/cancel", summary="Confirm cancelling an appointment", page=True, query=PageQuery
+)
+async def cancel_page(call: Call[None, PageQuery]) -> web.Response:
+    """The step that asks for the reason and a second press before cancelling."""
+    return await _cancel_form(call, FormState())
+
+
 @routes.post(APPOINTMENT + "/cancel", summary="Cancel an appointment", page=True, query=PageQuery)
 async def cancel_submit(call: Call[None, PageQuery]) -> web.Response:
     """Cancel with a reason; the time is offered again."""
@@ -86,9 +104,23 @@ async def cancel_submit(call: Call[None, PageQuery]) -> web.Response:
         await call.request.app[keys.APPOINTMENTS].cancel(
             call.principal, call.audit, _id(call), data
         )
-    except (InvalidInput, Conflict) as error:
+    except InvalidInput as error:
+        return await _cancel_form(call, _refused(error), form)
+    except Conflict as error:
         return await _appointment(call, _refused(error))
     return see_other(f"/appointments/{_id(call)}?done=cancelled")
+
+
+async def _cancel_form(
+    call: Call[Any, Any], state: FormState, form: MultiDict[str] | None = None
+) -> web.Response:
+    appt = await call.request.app[keys.APPOINTMENTS].get(call.principal, call.audit, _id(call))
+    if appt.status not in CHANGEABLE:
+        return await _appointment(call, FormState(message=CANNOT_CHANGE, status=409))
+    if form is not None:
+        state = replace(state, values=FormState.of(form).values)
+    context = {"appt": appt, "form": state, "here": here(call.request)}
+    return render_page(call.request, "appointment_cancel.html", context, status=state.status)
 
 
 @routes.post(

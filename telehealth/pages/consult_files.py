@@ -10,16 +10,44 @@ from aiohttp import web
 from telehealth import keys
 from telehealth.consults import schemas as s
 from telehealth.consults.models import ConsultStatus
-from telehealth.errors import NotFound
+from telehealth.errors import ErrorCode, NotFound
 from telehealth.pages.consult_forms import consult_id, local_time
 from telehealth.pages.forms import PageQuery
 from telehealth.pages.timetable import checked_id, here
 from telehealth.views.routing import Call, Routes
-from telehealth.views.templating import render_page
+from telehealth.views.templating import N_, render_page
 
 routes = Routes("pages")
 
 FILES = "/consults/{consult_id}/attachments"
+
+# Why a file was refused, in words a doctor can act on (the API's `detail` is English and
+# names the library's view of the file). None of these is cured by sending the file again.
+REFUSALS: dict[ErrorCode, str] = {
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: N_(
+        "Only JPEG or PNG photos, PDF documents and DICOM images can be attached."
+    ),
+    ErrorCode.PAYLOAD_TOO_LARGE: N_("This file is larger than the limit."),
+    ErrorCode.INVALID_FILE: N_(
+        "This file is damaged or too large to open, or its content is not what its type "
+        "says. Save it again or export it once more, then attach the new copy."
+    ),
+    ErrorCode.INVALID_DICOM: N_(
+        "This DICOM file cannot be read (damaged, or too large to open). Export it again "
+        "from the imaging system, then attach the new copy."
+    ),
+    ErrorCode.FORBIDDEN: N_(
+        "Only the requesting doctor and the specialists working on the consult can attach files."
+    ),
+    ErrorCode.INVALID_TRANSITION: N_("This consult takes no new files any more."),
+}
+# Any other refusal (the server's own trouble: sending again may help).
+REFUSED_OTHERWISE = N_("The server could not take the file just now.")
+
+
+def refusal_text(code: ErrorCode, detail: str) -> str:
+    """The message of a refused upload shown on the page (translated where rendered)."""
+    return REFUSALS.get(code, detail)
 
 
 @dataclass(frozen=True)
@@ -31,6 +59,7 @@ class UploadForm:
     page_url: str
     max_bytes: int
     back: str
+    refusals: dict[str, str]
 
 
 async def upload_context(
@@ -46,6 +75,7 @@ async def upload_context(
             page_url=f"/consults/{consult.id}/attachments",
             max_bytes=call.request.app[keys.SETTINGS].consults.attachment_max_bytes,
             back=back,
+            refusals={code.value: text for code, text in REFUSALS.items()},
         )
     return {"attachments": attachments, "upload": upload}
 

@@ -8,7 +8,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from telehealth import keys
 from telehealth.auth.sessions import csrf_token_for
 from telehealth.errors import DomainError, ErrorCode, InvalidInput
-from telehealth.pages import consult_request, consults
+from telehealth.pages import consult_files, consult_request, consults
 from telehealth.pages.consult_forms import consult_id
 from telehealth.pages.forms import (
     CSRF_FIELD,
@@ -81,7 +81,8 @@ async def upload_files(call: Call[None, PageQuery]) -> web.Response:
     except DomainError as error:
         if error.code is ErrorCode.NOT_FOUND:
             raise
-        state = FormState(message=error.detail, status=status_for(error.code))
+        message = consult_files.refusal_text(error.code, error.detail)
+        state = FormState(message=message, status=status_for(error.code))
         if back == "edit":
             return await consult_request.draft_view(call, state)
         return await consults.consult_view(call, state)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from telehealth import keys
 from telehealth.auth.password_rules import WEAK_PASSWORD
-from telehealth.auth.sessions import csrf_token_for
+from telehealth.auth.sessions import csrf_token_for, unmask_csrf_token
 from telehealth.errors import DomainError, ErrorCode, InvalidInput
 from telehealth.views.i18n import SUPPORTED_LOCALES
 from telehealth.views.routing import MALFORMED_BODY
@@ -119,6 +119,14 @@ class FormState:
     message: str | None = None
     message_args: dict[str, Any] = field(default_factory=dict)
     status: int = 200
+    # The fields in the order the browser sent them, which is the page's order.
+    order: tuple[str, ...] = ()
+
+    @property
+    def first_invalid(self) -> str | None:
+        """The field the page puts the focus on (`autofocus`): the first one in error, in
+        the page's order where the form was sent."""
+        return next((n for n in self.order if n in self.errors), next(iter(self.errors), None))
 
     def value(self, name: str, default: str = "") -> str:
         """The value of a field to show again (never a password)."""
@@ -134,6 +142,7 @@ class FormState:
         return cls(
             values={k: v for k, v in form.items() if k not in NOT_ECHOED and k not in lists},
             lists={name: form.getall(name, []) for name in lists},
+            order=tuple(dict.fromkeys(form.keys())),
         )
 
 
@@ -168,7 +177,7 @@ async def read_form(request: web.Request, *, check_csrf: bool = True) -> MultiDi
 
 def ensure_csrf_token(given: str | None, expected: str) -> None:
     """Refuse a missing or wrong anti-forgery token (compared in constant time)."""
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not given or not hmac.compare_digest(unmask_csrf_token(given).encode(), expected.encode()):
         raise DomainError(CSRF_REFUSED, code=ErrorCode.CSRF_FAILED)
 
 

@@ -378,6 +378,9 @@ class AppointmentService:
             filters: list[ColumnElement[bool]] = []
             if query.status:
                 filters.append(Appointment.status == query.status.value)
+            if query.active is not None:
+                live = Appointment.status.in_([a.value for a in ACTIVE_STATUSES])
+                filters.append(live if query.active else ~live)
             if query.practitioner_id:
                 filters.append(Appointment.practitioner_id == query.practitioner_id)
             if query.patient_id:

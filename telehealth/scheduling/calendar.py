@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vDuration
@@ -23,37 +25,32 @@ from icalendar.enums import CLASS, STATUS
 
 from telehealth.scheduling.models import AppointmentStatus
 from telehealth.scheduling.schemas import AppointmentOut
+from telehealth.views.i18n import SUPPORTED_LOCALES, Catalogues
+from telehealth.views.templating import N_
 
 PRODID = "-//telehealth//telehealth calendar 1.0//VI"
 UID_DOMAIN = "telehealth"
 FEED_REFRESH = timedelta(minutes=15)
 
-TEXTS: dict[str, dict[str, str]] = {
-    "vi": {
-        "summary": "Khám từ xa với BS {doctor}",
-        "feed.summary": "Khám từ xa ({mode})",
-        "feed.name": "Lịch khám từ xa",
-        "mode": "Hình thức",
-        "reason": "Lý do khám",
-        "facility": "Cơ sở",
-        "ref": "Mã lịch hẹn",
-        "cancelled": "Đã hủy",
-        "video": "video",
-        "audio": "âm thanh (điện thoại)",
-    },
-    "en": {
-        "summary": "Telehealth visit with Dr {doctor}",
-        "feed.summary": "Telehealth visit ({mode})",
-        "feed.name": "Telehealth visits",
-        "mode": "Mode",
-        "reason": "Reason",
-        "facility": "Facility",
-        "ref": "Reference",
-        "cancelled": "Cancelled",
-        "video": "video",
-        "audio": "audio only (phone)",
-    },
+# Everything the files say comes from the pages' catalogues (web/translations), like the
+# pages themselves; the visit's mode in the same words as the appointment page.
+TEXTS: Final = {
+    "summary": N_("Telehealth visit with Dr %(doctor)s"),
+    "feed.summary": N_("Telehealth visit (%(mode)s)"),
+    "feed.name": N_("Telehealth visits"),
+    "mode": N_("How"),
+    "reason": N_("Reason"),
+    "facility": N_("Facility"),
+    "ref": N_("Appointment reference"),
+    "cancelled": N_("Reason for cancelling"),
+    "video": N_("Video call"),
+    "audio": N_("Audio call only"),
 }
+
+
+@cache
+def _catalogues() -> Catalogues:
+    return Catalogues()
 
 
 def new_feed_secret() -> str:
@@ -82,7 +79,8 @@ def event_status(status: AppointmentStatus) -> STATUS:
 
 
 def _texts(locale: str) -> dict[str, str]:
-    return TEXTS.get(locale, TEXTS["vi"])
+    translations = _catalogues().get(locale if locale in SUPPORTED_LOCALES else "vi")
+    return {key: translations.gettext(text) for key, text in TEXTS.items()}
 
 
 def _calendar() -> Calendar:
@@ -127,7 +125,7 @@ def appointment_calendar(appt: AppointmentOut, timezone: str, locale: str, now: 
     if appt.status == AppointmentStatus.CANCELLED:
         lines.insert(0, f"{texts['cancelled']}: {appt.cancel_reason or '-'}")
     calendar = _calendar()
-    summary = texts["summary"].format(doctor=appt.practitioner.full_name)
+    summary = texts["summary"] % {"doctor": appt.practitioner.full_name}
     calendar.add_component(_event(appt, ZoneInfo(timezone), now, summary, "\n".join(lines)))
     return _finish(calendar)
 
@@ -144,6 +142,6 @@ def feed_calendar(appts: list[AppointmentOut], timezone: str, locale: str, now: 
     for appt in appts:
         mode = texts[appt.mode.value]
         text = f"{texts['mode']}: {mode}\n{texts['ref']}: {reference(appt.id)}"
-        summary = texts["feed.summary"].format(mode=mode)
+        summary = texts["feed.summary"] % {"mode": mode}
         calendar.add_component(_event(appt, tz, now, summary, text))
     return _finish(calendar)

@@ -219,6 +219,8 @@ class AppointmentQuery(PageQuery):
     patient_id: Annotated[str, Field(max_length=36)] | None = None
     from_: Annotated[AwareDatetime | date | None, CalendarText, Field(alias="from")] = None
     to: Annotated[AwareDatetime | date | None, CalendarText] = None
+    # true: only visits still to happen (booked, checked in, in progress); false: the others.
+    active: bool | None = None
 
 
 class FeedOut(Out):

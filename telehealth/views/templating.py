@@ -10,7 +10,8 @@ import jinja2
 from aiohttp import web
 
 from telehealth import keys
-from telehealth.auth.sessions import csrf_token_for
+from telehealth.auth.sessions import csrf_token_for, mask_csrf_token
+from telehealth.views.formats import Formats
 from telehealth.views.i18n import SUPPORTED_LOCALES, locale_of
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "web" / "templates"
@@ -54,7 +55,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
     """
     principal = request.get(keys.PRINCIPAL)
     csrf = (
-        csrf_token_for(request.app[keys.SETTINGS].secret_key, principal.session_id)
+        mask_csrf_token(csrf_token_for(request.app[keys.SETTINGS].secret_key, principal.session_id))
         if principal
         else ""
     )
@@ -78,6 +79,7 @@ def render_page(
     context = {
         **page_context(request),
         **context,
+        **Formats(locale_of(request)).helpers(),
         "gettext": translations.gettext,
         "ngettext": translations.ngettext,
         "_": translations.gettext,

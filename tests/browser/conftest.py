@@ -19,8 +19,18 @@ from tests.support.browser import (
     STEP_TIMEOUT_MS,
     Browsing,
     LiveServer,
+    choose_language,
     chromium_executable,
     live_server,
+    sign_in,
+)
+from tests.support.crawl import (
+    CRAWL_START,
+    CRAWLED_USERS,
+    PHONE,
+    Crawl,
+    add_records_to_show,
+    crawl,
 )
 
 expect.set_options(timeout=STEP_TIMEOUT_MS)
@@ -60,3 +70,34 @@ async def browsing(browser: Browser, server: LiveServer) -> AsyncIterator[Browsi
         problems = await windows.close()
     if problems:
         pytest.fail("the pages were broken:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def crawls(browser: Browser, server: LiveServer) -> dict[tuple[str, str], Crawl]:
+    """Every role's pages at phone size, in Vietnamese and in English, crawled once for the
+    layout and language tests; the records they show (a consult with files, visits booked
+    and cancelled) are made first."""
+    await add_records_to_show(server)
+    windows = Browsing(browser, server)
+    windows.watch.expect_failure("/no-such-page")  # the crawl asks for it: a 404 page
+    # The call page asks to join on opening: refused while the visit's room is not open.
+    windows.watch.expect_failure("/join")
+    results: dict[tuple[str, str], Crawl] = {}
+    try:
+        for username in CRAWLED_USERS:
+            # Choosing a language is saved on the account: Vietnamese last, as the other
+            # tests expect these users.
+            for lang in ("en", "vi"):
+                page = await windows.page(locale=f"{lang}-VN", viewport=PHONE)
+                try:
+                    await sign_in(page, username)
+                    await choose_language(page, lang)
+                    results[username, lang] = await crawl(page, username, CRAWL_START)
+                except Exception as exc:
+                    raise AssertionError(f"crawling as {username} in {lang}: {page.url}") from exc
+                await page.context.close()
+    finally:
+        problems = await windows.close()
+    if problems:
+        pytest.fail("the pages were broken:\n" + "\n".join(problems), pytrace=False)
+    return results

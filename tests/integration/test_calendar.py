@@ -139,7 +139,7 @@ async def test_the_feed_works_without_sign_in_and_names_nobody(network: Network)
     data = await resp.read()
     events = Calendar.from_ical(data).events
     assert [str(e["UID"]) for e in events] == [f"{kept['id']}@telehealth"]
-    assert str(events[0]["SUMMARY"]) == "Telehealth visit (video)"
+    assert str(events[0]["SUMMARY"]) == "Telehealth visit (Video call)"
     assert kept["id"][:8].upper() in str(events[0]["DESCRIPTION"])
     for secret in ("Bệnh nhân patient_a", REASON, "Doctor A"):
         assert secret.encode() not in _unfolded(data), secret

@@ -282,8 +282,10 @@ async def test_the_same_content_is_stored_once(network: Network, settings: Setti
     assert a["id"] != b["id"]
     assert a["sha256"] == b["sha256"]
     preview = await (await get(network, b["preview_url"])).read()
-    # The original and its preview, each once, under their digests; nothing in tmp/.
-    digests = {a["sha256"], hashlib.sha256(preview).hexdigest()}
+    thumbnail = await (await get(network, b["thumbnail_url"])).read()
+    # The original, its preview and its thumbnail, each once, under their digests; nothing
+    # in tmp/.
+    digests = {a["sha256"], *(hashlib.sha256(d).hexdigest() for d in (preview, thumbnail))}
     assert set(stored(settings)) == {Path(d[:2], d) for d in digests}
 
 

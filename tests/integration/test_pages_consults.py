@@ -462,11 +462,13 @@ async def test_attachments_upload_list_and_viewer(network: Network) -> None:
     refused = await upload_json(network, cid, b"just some text", "ghi chú.txt")
     assert refused.status == 415
     assert refused.content_type == "application/problem+json"
-    assert (await refused.json())["detail"]  # what uploads.js shows next to the file
+    # uploads.js shows the page's own words for the code, never the English detail.
+    assert (await refused.json())["code"] == "unsupported_media_type"
+    assert "data-refused-unsupported-media-type=" in shown
 
     with_file = await page(network, f"/consults/{cid}")
     assert f'data-attachment="{image["id"]}"' in with_file
-    assert f'src="{image["download_url"]}?inline=true"' in with_file
+    assert f'src="{image["thumbnail_url"]}"' in with_file  # never the original in the list
     assert "attachment_added" in shown_kinds(with_file)
 
     # Without JavaScript: the same form posts to the page route, which forwards each file.

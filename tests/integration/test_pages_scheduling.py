@@ -24,7 +24,7 @@ from tests.support.pages import (
 )
 from tests.support.scheduling import free_slots, open_every_day, practitioner_id
 
-BOOK_LINK_RE = re.compile(r'href="/book/([A-Za-z0-9-]+_\d{8}T\d{4}Z)[^"]*">([^<]+)<')
+BOOK_LINK_RE = re.compile(r'href="/book/([A-Za-z0-9-]+_\d{8}T\d{4}Z)[^"]*"[^>]*>([^<]+)<')
 REASON = "Đau ngực khi gắng sức"
 
 
@@ -398,7 +398,7 @@ async def test_availability_form_changes_slots_and_reports_conflicts(network: Ne
     resp = await submit(network, "/availability/rules", form, weekly_form(form, "13:00", "15:00"))
     assert resp.status == 303
     after = await page(network, resp.headers["Location"])
-    assert f'href="/appointments/{booked["id"]}#cancel"' in after
+    assert f'href="/appointments/{booked["id"]}/cancel"' in after
     assert "Lò Văn Tự" in after
     assert f"reschedule={booked['id']}" in after
     assert (await appointment_json(network, booked["id"]))["status"] == "booked"  # never cancelled
@@ -692,3 +692,36 @@ async def test_scheduling_pages_are_for_their_roles(
 ) -> None:
     await browse_as(network, username)
     await page(network, path, status=status)
+
+
+async def test_upcoming_lists_only_visits_still_to_happen(network: Network) -> None:
+    pid = await open_every_day(network, "doctor_a")
+    slots = await free_slots(network, pid)
+    kept = await book_by_api(network, "patient_self", slots[3]["id"])
+    dropped = await book_by_api(network, "patient_self", slots[4]["id"])
+    resp = await network.client.post(
+        f"/api/v1/appointments/{dropped['id']}/cancel",
+        json={"reason": "Bận"},
+        headers=await network.headers("patient_self"),
+    )
+    assert resp.status == 200, await resp.text()
+    for active, expected in (("true", kept), ("false", dropped)):
+        resp = await network.client.get(
+            f"/api/v1/appointments?active={active}", headers=await network.headers("patient_self")
+        )
+        assert [a["id"] for a in (await resp.json())["items"]] == [expected["id"]]
+
+    await browse_as(network, "patient_self")
+    upcoming = await page(network, "/appointments")
+    assert f'href="/appointments/{kept["id"]}"' in upcoming
+    assert f'href="/appointments/{dropped["id"]}"' not in upcoming
+    cancelled = await page(network, "/appointments?view=cancelled")
+    assert f'href="/appointments/{dropped["id"]}"' in cancelled
+    assert f'href="/appointments/{kept["id"]}"' not in cancelled
+    detail = await page(network, f"/appointments/{dropped['id']}")
+    assert "calendar.ics" not in detail
+    assert f'href="/appointments/{dropped["id"]}/cancel"' not in detail
+    # Cancelling asks first: the page of the question, then the form posts.
+    confirm = await page(network, f"/appointments/{kept['id']}/cancel")
+    assert 'action="/appointments/' + kept["id"] + '/cancel"' in confirm
+    assert (await appointment_json(network, kept["id"]))["status"] == "booked"

@@ -24,6 +24,7 @@ from playwright.async_api import (
     Page,
     Request,
     Response,
+    ViewportSize,
 )
 
 from telehealth.app import create_app
@@ -50,6 +51,7 @@ SECRET_KEY = "browser-test-secret-not-for-production"
 FAST_PASSWORDS = PasswordPolicy(time_cost=1, memory_cost_kib=8, parallelism=1)
 OPEN_PRACTITIONERS = ("doctor_a", "doctor_b", "specialist")
 STOP_TIMEOUT = 10.0
+DEFAULT_VIEWPORT: ViewportSize = {"width": 1280, "height": 720}  # Playwright's own default
 # Playwright waits this long (ms) for an element or a navigation before failing the test.
 STEP_TIMEOUT_MS = 10_000
 
@@ -232,13 +234,15 @@ class Browsing:
         self._contexts: list[BrowserContext] = []
         self._log_offset = server.log_size()
 
-    async def page(self, locale: str = "vi-VN") -> Page:
-        """A new window on the server, watched, in the given browser language."""
+    async def page(self, locale: str = "vi-VN", viewport: ViewportSize | None = None) -> Page:
+        """A new window on the server, watched, in the given browser language and window
+        size."""
         context = await self.browser.new_context(
             base_url=self.server.base_url,
             locale=locale,
             timezone_id="Asia/Ho_Chi_Minh",
             service_workers="block",
+            viewport=viewport or DEFAULT_VIEWPORT,
         )
         context.set_default_timeout(STEP_TIMEOUT_MS)
         self._contexts.append(context)

@@ -91,7 +91,8 @@ def test_texts_follow_the_locale_and_carry_mode_and_reason_but_no_patient() -> N
     assert str(only_event(vi)["SUMMARY"]) == "Khám từ xa với BS Nguyễn Thị Hoa"
     assert str(only_event(en)["SUMMARY"]) == "Telehealth visit with Dr Nguyễn Thị Hoa"
     description = str(only_event(vi)["DESCRIPTION"])
-    assert "video" in description
+    assert "Hình thức: Gọi video" in description  # the pages' words, not the code "video"
+    assert "How: Video call" in str(only_event(en)["DESCRIPTION"])
     assert REASON in description
     assert calendar.reference(appt.id) in description
     for data in (vi, en):
@@ -104,7 +105,7 @@ def test_the_feed_says_only_telehealth_visit_mode_and_reference() -> None:
     parsed = Calendar.from_ical(data)
     assert len(parsed.events) == 2
     for event in parsed.events:
-        assert str(event["SUMMARY"]) == "Telehealth visit (video)"
+        assert str(event["SUMMARY"]) == "Telehealth visit (Video call)"
         assert calendar.reference(visits[0].id) in str(event["DESCRIPTION"])
     for secret in (PATIENT_NAME, REASON, "Nguyễn Thị Hoa"):
         assert secret.encode() not in unfolded(data)

@@ -1,10 +1,13 @@
 // Consult attachments on a weak connection: each chosen file is sent on its own with
 // XMLHttpRequest (which reports upload progress, unlike fetch), one after another, with
-// a <progress> per file. A file that fails shows why and keeps a Retry button that sends
-// that file again; the ones that arrived are added to the list without reloading.
+// a <progress> per file. A file that fails shows why, in the page's language (the form's
+// data-refused-<code> texts; the API's own detail is English), and keeps a Retry button
+// only when sending again can help (a lost connection, the server's own trouble); the
+// ones that arrived are added to the list without reloading.
 // Without JavaScript the same form posts to a page route instead.
 
-const KINDS = { image: "IMG", pdf: "PDF", dicom: "DICOM" };
+// Whether a refusal may pass on a second try: the server's trouble, a timeout, a throttle.
+const RETRYABLE = (status) => status === 0 || status === 408 || status === 429 || status >= 500;
 
 for (const form of document.querySelectorAll("form[data-upload]")) {
   setUp(form);
@@ -93,7 +96,7 @@ function setUp(form) {
         if (xhr.status === 201 || xhr.status === 200) {
           arrived(item, body);
         } else {
-          fail(item, (body && body.detail) || `HTTP ${xhr.status}`, true);
+          fail(item, refusal(body && body.code), RETRYABLE(xhr.status));
         }
         resolve();
       });
@@ -119,6 +122,11 @@ function setUp(form) {
     }
   }
 
+  function refusal(code) {
+    const key = `refused${String(code || "").replace(/(^|_)(\w)/g, (_, __, c) => c.toUpperCase())}`;
+    return (code && texts[key]) || texts.textRefused;
+  }
+
   function fail(item, detail, retryable) {
     setState(item, "failed", `${texts.textFailed} ${detail}`);
     item.retry.hidden = !retryable;
@@ -132,7 +140,7 @@ function setUp(form) {
     const link = document.createElement("a");
     link.className = "thumb";
     link.href = `/consults/${form.dataset.consult}/attachments/${a.id}`;
-    const source = a.kind === "image" ? `${a.download_url}?inline=true` : a.preview_url;
+    const source = a.thumbnail_url;
     if (source) {
       const img = document.createElement("img");
       img.src = source;
@@ -144,7 +152,7 @@ function setUp(form) {
       const badge = document.createElement("span");
       badge.className = "file-kind";
       badge.setAttribute("aria-hidden", "true");
-      badge.textContent = KINDS[a.kind] || a.kind;
+      badge.textContent = kindName(a.kind);
       link.append(badge);
     }
     const name = document.createElement("span");
@@ -153,9 +161,13 @@ function setUp(form) {
     link.append(name);
     const meta = document.createElement("span");
     meta.className = "meta";
-    meta.textContent = `${String(a.kind).toUpperCase()} · ${size(a.size)}`;
+    meta.textContent = `${kindName(a.kind)} · ${size(a.size, texts.lang)}`;
     row.append(link, meta);
     return row;
+  }
+
+  function kindName(kind) {
+    return kind === "image" ? texts.textKindImage : String(kind).toUpperCase();
   }
 }
 
@@ -172,8 +184,11 @@ function parse(text) {
   }
 }
 
-function size(bytes) {
-  if (bytes < 1000) return `${bytes} B`;
-  if (bytes < 1000 * 1000) return `${(bytes / 1000).toFixed(1)} kB`;
-  return `${(bytes / 1000 / 1000).toFixed(1)} MB`;
+// As the server writes sizes (telehealth/views/formats.py): decimal units, the page's
+// own decimal separator.
+function size(bytes, lang) {
+  const number = new Intl.NumberFormat(lang || undefined, { maximumFractionDigits: 1 });
+  if (bytes < 1000) return `${number.format(bytes)} B`;
+  if (bytes < 1000 * 1000) return `${number.format(bytes / 1000)} kB`;
+  return `${number.format(bytes / 1000 / 1000)} MB`;
 }
