@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telehealth.accounts import schemas as s
 from telehealth.accounts.models import FacilityLevel, Role
 from telehealth.accounts.repository import AccountsRepository
+from telehealth.accounts.search import PatientSearch
 from telehealth.accounts.service import AccountsService, user_out
 from telehealth.auth.audit import AuditContext
 from telehealth.auth.passwords import PasswordHasher
@@ -293,7 +294,8 @@ class _DemoLoader:
 
     async def _record(self, record: DemoRecord) -> None:
         async with UnitOfWork(self._sessionmaker) as uow:
-            page = await AccountsRepository(uow.session).patients(None, record.national_id, 1, None)
+            search = PatientSearch.parse(record.national_id)
+            page = await AccountsRepository(uow.session).patients(None, search, 1, None)
             found = any(p.national_id == record.national_id for p in page.items)
         self._count(found)
         if found:

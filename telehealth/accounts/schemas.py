@@ -38,6 +38,10 @@ Password = Annotated[str, Field(min_length=1, max_length=256)]
 NewPassword = Annotated[str, Field(min_length=10, max_length=256)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Phone = Annotated[str, Field(max_length=20), AfterValidator(validators.normalise_phone)]
+# A patient's number to call back on: a landline is enough (no SMS goes to it).
+ContactPhone = Annotated[
+    str, Field(max_length=20), AfterValidator(validators.normalise_contact_phone)
+]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Locale = Literal["vi", "en"]
 Sex = Literal["male", "female", "other"]
@@ -275,7 +279,7 @@ class PatientCreate(In):
     insurance_number: Insurance | None = None
     date_of_birth: date | None = None
     sex: Sex | None = None
-    phone: Phone | None = None
+    phone: ContactPhone | None = None
     address: Annotated[str, Field(max_length=300)] | None = None
     home_facility_id: str | None = None
 
