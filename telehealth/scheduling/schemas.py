@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model_validator
@@ -153,11 +154,24 @@ class SlotOut(Out):
     end: datetime
 
 
+class EmptyReason(StrEnum):
+    """Why a slot search found nothing: no one to book, no hours, or every slot taken."""
+
+    NO_PRACTITIONER = "no_practitioner"
+    NO_HOURS = "no_hours"
+    ALL_BOOKED = "all_booked"
+
+
 class SlotPage(Out):
-    """A page of free slots, soonest first."""
+    """A page of free slots, soonest first.
+
+    When the first page is empty, `empty_reason` says why and `next_date` is the first
+    later day (in the facility's time, within 90 days of the range) that has a free slot."""
 
     items: list[SlotOut]
     next: str | None
+    empty_reason: EmptyReason | None = None
+    next_date: date | None = None
 
 
 class AppointmentCreate(In):
