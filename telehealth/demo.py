@@ -142,7 +142,7 @@ RECORDS = (
         "HT3120112345678",
         date(1949, 2, 11),
         "female",
-        None,
+        "02133876543",  # no mobile: the landline of the commune station
         "Bản Nậm Chà, xã Nậm Chà, huyện Nậm Sơn, tỉnh Lai Châu",
         "TYT-NAMCHA",
         "bs.cuong",

@@ -40,12 +40,21 @@ class DemoVisit:
     days_ahead: int
     mode: VisitMode
     reason: str
+    companion: str | None = None
 
 
 # Days: 0 tomorrow onwards are booked; negative ones happened and are completed.
 VISITS = (
     DemoVisit("bn.sang", "bs.hoa", "bn.sang", 1, VisitMode.VIDEO, "Khó thở khi leo dốc"),
-    DemoVisit("Giàng A Chử", "bs.hoa", "bs.cuong", 2, VisitMode.AUDIO, "Tái khám tăng huyết áp"),
+    DemoVisit(
+        "Giàng A Chử",
+        "bs.hoa",
+        "bs.cuong",
+        2,
+        VisitMode.AUDIO,
+        "Tái khám tăng huyết áp",
+        "Con gái Giàng Thị Dua, cùng bác sĩ trạm y tế Nậm Chà",
+    ),
     DemoVisit("bn.huong", "bs.thu", "bn.huong", -7, VisitMode.VIDEO, "Khám thai tuần 20"),
     DemoVisit("Nguyễn Văn Bình", "bs.tuan", "dieuphoi.lan", -3, VisitMode.AUDIO, "Đau khớp gối"),
 )
@@ -141,6 +150,7 @@ class DemoActivity:
             patient_id=None if visit.patient == visit.booked_by else self._patients[visit.patient],
             mode=visit.mode,
             reason=visit.reason,
+            companion=visit.companion,
         )
         booked = await service.book(booker, self._ctx, data)
         self.created += 1

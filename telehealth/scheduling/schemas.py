@@ -181,6 +181,13 @@ class AppointmentCreate(In):
     patient_id: Annotated[str, Field(max_length=36)] | None = None
     mode: VisitMode = VisitMode.VIDEO
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    companion: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            description="Who will sit with the patient (a visit booked on their behalf)",
+        ),
+    ] = None
 
 
 class CancelIn(In):
@@ -211,6 +218,11 @@ class AppointmentOut(Out):
     status: AppointmentStatus
     booked_by: PersonRef
     booked_on_behalf: bool
+    companion: str | None
+    patient_phone: Annotated[
+        str | None,
+        Field(description="The patient's contact number; shown to the visit's doctor only"),
+    ] = None
     cancel_reason: str | None
     checked_in_at: datetime | None
     room_id: str | None
