@@ -145,11 +145,19 @@ class AccountsRepository:
         return practitioner
 
     async def practitioners(
-        self, specialty: str | None, facility_id: str | None, limit: int, cursor: str | None
+        self,
+        specialty: str | None,
+        facility_id: str | None,
+        limit: int,
+        cursor: str | None,
+        *,
+        role: str | None = None,
     ) -> Page[Practitioner]:
-        """A page of active practitioners, by specialty and facility."""
+        """A page of active practitioners, by specialty, facility and role."""
         stmt = self._practitioners().join(User, User.id == Practitioner.user_id)
         stmt = stmt.where(User.active.is_(True))
+        if role:
+            stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
         if specialty:
             stmt = stmt.where(
                 Practitioner.id.in_(

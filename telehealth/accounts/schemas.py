@@ -345,6 +345,10 @@ class PractitionerQuery(PageQuery):
 
     specialty: Annotated[str, Field(max_length=32)] | None = None
     facility_id: str | None = None
+    role: Annotated[
+        Literal["doctor", "specialist"] | None,
+        Field(description="Only doctors, or only specialists (who answer consults)"),
+    ] = None
 
 
 LoginOut.model_rebuild()

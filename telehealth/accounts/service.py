@@ -338,7 +338,7 @@ class AccountsService:
         async with self._uow() as uow:
             repo = AccountsRepository(uow.session)
             page = await repo.practitioners(
-                query.specialty, query.facility_id, query.limit, query.cursor
+                query.specialty, query.facility_id, query.limit, query.cursor, role=query.role
             )
             users = await repo.users_by_ids({p.user_id for p in page.items})
             facilities = await repo.facilities_by_ids(

@@ -218,7 +218,7 @@ class AppointmentOut(Out):
     status: AppointmentStatus
     booked_by: PersonRef
     booked_on_behalf: bool
-    companion: str | None
+    companion: str | None = None
     patient_phone: Annotated[
         str | None,
         Field(description="The patient's contact number; shown to the visit's doctor only"),
