@@ -13,7 +13,7 @@ from telehealth import keys
 from telehealth.db.uow import UnitOfWork
 from telehealth.outbox.models import OutboxMessage
 from tests.support.network import Network
-from tests.support.pages import browse_as, page, with_every_token
+from tests.support.pages import browse_as, page, submit, with_every_token
 from tests.support.scheduling import free_slots, open_every_day
 
 LANDLINE = "02143812345"
@@ -117,3 +117,26 @@ async def test_the_pages_show_number_and_companion_to_the_doctor(network: Networ
     booker = await page(network, f"/appointments/{appt['id']}")
     assert LANDLINE not in booker
     assert COMPANION in booker
+
+
+async def test_the_booking_form_asks_staff_who_sits_with_the_patient(network: Network) -> None:
+    patient_id = await _patient(network, LANDLINE)
+    pid = await open_every_day(network, "specialist")
+    slot = (await free_slots(network, pid))[0]["id"]
+    await browse_as(network, "coordinator_a")
+    form = await page(network, f"/book/{slot}?patient_id={patient_id}")
+    assert 'name="companion"' in form
+    assert "Ai sẽ ngồi cùng bệnh nhân" in form
+    resp = await submit(
+        network,
+        f"/book/{slot}",
+        form,
+        {"patient_id": patient_id, "mode": "audio", "reason": "Tái khám", "companion": COMPANION},
+    )
+    assert resp.status == 303, await resp.text()
+    detail = await page(network, resp.headers["Location"])
+    assert COMPANION in detail
+    # A patient booking for themself is not asked.
+    await browse_as(network, "patient_self")
+    second = (await free_slots(network, pid))[1]["id"]
+    assert 'name="companion"' not in await page(network, f"/book/{second}")
