@@ -79,3 +79,29 @@ async def test_outside_the_care_team_no_demographics_are_shown(network: Network)
         assert private not in shown
     await browse_as(network, "doctor_b")
     await page(network, f"/consults/{consult['id']}/print", status=404)
+
+
+async def test_only_a_specialist_other_than_the_requester_can_be_named(network: Network) -> None:
+    """The picker's rule holds at the API too: a GP holding the specialty code, or the
+    requester himself, is no specialist to name."""
+    ids = {}
+    for who in ("doctor_a", "doctor_b", "specialist"):
+        me = await network.client.get("/api/v1/me", headers=await network.headers(who))
+        ids[who] = (await me.json())["practitioner_id"]
+    for who in ("doctor_a", "doctor_b"):
+        resp = await network.client.post(
+            "/api/v1/consults",
+            json={
+                "patient_id": network.patients["patient_a"],
+                "specialty": "general_medicine",
+                "urgency": "routine",
+                "question": "Hỏi ý kiến",
+                "summary": {"history": "Ho kéo dài"},
+                "target_practitioner_id": ids[who],
+            },
+            headers=await network.headers("doctor_a"),
+        )
+        assert resp.status == 400, who
+        assert (await resp.json())["code"] == "validation_error"
+    named = await file_consult(network, target_practitioner_id=ids["specialist"])
+    assert named["target_practitioner_id"] == ids["specialist"]
