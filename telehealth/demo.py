@@ -16,15 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telehealth.accounts import schemas as s
 from telehealth.accounts.models import FacilityLevel, Role
 from telehealth.accounts.repository import AccountsRepository
+from telehealth.accounts.search import PatientSearch
 from telehealth.accounts.service import AccountsService, user_out
 from telehealth.auth.audit import AuditContext
 from telehealth.auth.passwords import PasswordHasher
-from telehealth.auth.principal import Principal
 from telehealth.auth.sequencer import chain_written
 from telehealth.auth.service import AuthService
 from telehealth.config import Settings
 from telehealth.db.engine import build_engine, build_sessionmaker
 from telehealth.db.uow import UnitOfWork
+from telehealth.demo_activity import DemoActivity, principal_of
 
 DEMO = AuditContext(client_address="demo")
 _NEW_PASSWORD: TypeAdapter[str] = TypeAdapter(s.NewPassword)
@@ -142,7 +143,7 @@ RECORDS = (
         "HT3120112345678",
         date(1949, 2, 11),
         "female",
-        None,
+        "02133876543",  # no mobile: the landline of the commune station
         "Bản Nậm Chà, xã Nậm Chà, huyện Nậm Sơn, tỉnh Lai Châu",
         "TYT-NAMCHA",
         "bs.cuong",
@@ -193,6 +194,9 @@ RECORDS = (
     ),
 )
 
+# Specialists on call around the clock this week, by specialty.
+ON_CALL = [("bs.hoa", "cardiology"), ("bs.minh", "paediatrics"), ("giangvien.hung", "pulmonology")]
+
 
 async def load_demo(settings: Settings, password: str) -> str:
     """Load the demo network (skipping what exists) and say what there is to sign in with."""
@@ -222,21 +226,35 @@ class _DemoLoader:
         self._accounts = AccountsService(sessionmaker, passwords)
         self._auth = AuthService(sessionmaker, passwords, settings)
         self._password = password
+        self._settings = settings
         self._facilities: dict[str, str] = {}
+        # Every demo account by username (staff and self-registered patients).
         self._staff: dict[str, s.UserOut] = {}
+        self._patients: dict[str, str] = {}
         self.created = 0
         self.present = 0
+        self.activity = 0
 
     async def load(self) -> None:
-        """Facilities first (parents before stations), then accounts, then patients."""
+        """Facilities first (parents before stations), then accounts, then patients, then
+        what makes the network live: hours, visits and the on-call rota."""
         for facility in FACILITIES:
             self._facilities[facility.code] = await self._facility(facility)
         for staff in STAFF:
             self._staff[staff.username] = await self._staff_user(staff)
         for patient in SELF_REGISTERED:
             await self._self_registered(patient)
+            user = await self._user(patient.username)
+            assert user is not None
+            self._staff[patient.username] = user
         for record in RECORDS:
-            await self._record(record)
+            self._patients[record.full_name] = await self._record(record)
+        activity = DemoActivity(
+            self._sessionmaker, self._settings, self._staff, self._patients, DEMO
+        )
+        bookable = [u.username for u in STAFF if {Role.DOCTOR, Role.SPECIALIST} & set(u.roles)]
+        await activity.load(bookable, ON_CALL)
+        self.activity = activity.created
 
     def _count(self, found: bool) -> None:
         if found:
@@ -294,13 +312,14 @@ class _DemoLoader:
             )
             await self._auth.register_patient(DEMO, data)
 
-    async def _record(self, record: DemoRecord) -> None:
+    async def _record(self, record: DemoRecord) -> str:
         async with UnitOfWork(self._sessionmaker) as uow:
-            page = await AccountsRepository(uow.session).patients(None, record.national_id, 1, None)
-            found = any(p.national_id == record.national_id for p in page.items)
-        self._count(found)
+            search = PatientSearch.parse(record.national_id)
+            page = await AccountsRepository(uow.session).patients(None, search, 1, None)
+            found = [p.id for p in page.items if p.national_id == record.national_id]
+        self._count(bool(found))
         if found:
-            return
+            return found[0]
         staff = self._staff[record.registered_by]
         data = s.PatientCreate(
             full_name=record.full_name,
@@ -314,7 +333,7 @@ class _DemoLoader:
         )
         # The staff member is the actor, as if they had registered the patient at the desk.
         ctx = replace(DEMO, actor_id=staff.id)
-        await self._accounts.register_patient(_principal_of(staff), ctx, data)
+        return (await self._accounts.register_patient(principal_of(staff), ctx, data)).id
 
     async def _user(self, username: str) -> s.UserOut | None:
         async with UnitOfWork(self._sessionmaker) as uow:
@@ -327,7 +346,8 @@ class _DemoLoader:
             f"Demo network: {len(FACILITIES)} facilities, {len(STAFF)} staff accounts, "
             f"{len(SELF_REGISTERED) + len(RECORDS)} patients ({len(SELF_REGISTERED)} with a "
             f"login, {len(RECORDS)} registered by staff without one).",
-            f"This run: {self.created} created, {self.present} already present.",
+            f"This run: {self.created} created, {self.present} already present; "
+            f"{self.activity} schedules, visits and on-call shifts added.",
             "Sign in with the demo password as:",
         ]
         for role in Role:
@@ -338,16 +358,3 @@ class _DemoLoader:
             if names:
                 lines.append(f"  {role.value}: {', '.join(names)}")
         return "\n".join(lines)
-
-
-def _principal_of(staff: s.UserOut) -> Principal:
-    """The staff member as a caller of the service (the demo acts on their behalf)."""
-    return Principal(
-        user_id=staff.id,
-        username=staff.username,
-        full_name=staff.full_name,
-        roles=frozenset(staff.roles),
-        facility_id=staff.facility_id,
-        session_id="demo",
-        via="demo",
-    )

@@ -6,8 +6,9 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from telehealth.accounts.folding import fold
 from telehealth.db.base import Base, new_id, utcnow
 
 
@@ -119,6 +120,8 @@ class Patient(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True, unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
+    # The name folded for search (telehealth/accounts/folding.py), kept by `_fold_name`.
+    search_name: Mapped[str] = mapped_column(String(200), index=True)
     national_id: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
     insurance_number: Mapped[str | None] = mapped_column(String(15), nullable=True, index=True)
     date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -131,6 +134,12 @@ class Patient(Base):
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @validates("full_name")
+    def _fold_name(self, _key: str, value: str) -> str:
+        # Every write of the name refreshes its folded form, so the two never disagree.
+        self.search_name = fold(value)
+        return value
 
 
 class Practitioner(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -15,6 +15,7 @@ from telehealth.accounts.models import (
     User,
     UserRole,
 )
+from telehealth.accounts.search import PatientSearch
 from telehealth.db.pagination import Page, paginate
 
 
@@ -91,22 +92,26 @@ class AccountsRepository:
         return await self.session.scalar(select(Patient).where(Patient.user_id == user_id))
 
     async def patients(
-        self, facility_id: str | None, q: str | None, limit: int, cursor: str | None
+        self,
+        facility_id: str | None,
+        search: PatientSearch | None,
+        limit: int,
+        cursor: str | None,
+        *,
+        unhomed_by_identifier: bool = False,
     ) -> Page[Patient]:
-        """A page of patients, optionally of one home facility and matching `q`."""
+        """A page of patients of one home facility (None: every one) matching `search`.
+
+        With `unhomed_by_identifier`, patients with no home facility (self-registered) are
+        included too, but only on a whole phone number or identifier, never a name part."""
         stmt = select(Patient)
-        if facility_id:
-            stmt = stmt.where(Patient.home_facility_id == facility_id)
-        if q:
-            like = f"%{q.lower()}%"
-            stmt = stmt.where(
-                or_(
-                    func.lower(Patient.full_name).like(like),
-                    Patient.national_id == q,
-                    Patient.insurance_number == q.upper(),
-                    Patient.phone == q,
-                )
-            )
+        scope = [] if facility_id is None else [Patient.home_facility_id == facility_id]
+        if search is not None:
+            stmt = stmt.where(_matches(search))
+            if unhomed_by_identifier and facility_id is not None and search.exact:
+                scope.append(_matches_exactly(search) & Patient.home_facility_id.is_(None))
+        if scope:
+            stmt = stmt.where(or_(*scope))
         return await paginate(self.session, stmt, Patient.created_at, Patient.id, limit, cursor)
 
     async def same_identifiers_elsewhere(self, patient: Patient) -> list[str]:
@@ -140,11 +145,19 @@ class AccountsRepository:
         return practitioner
 
     async def practitioners(
-        self, specialty: str | None, facility_id: str | None, limit: int, cursor: str | None
+        self,
+        specialty: str | None,
+        facility_id: str | None,
+        limit: int,
+        cursor: str | None,
+        *,
+        role: str | None = None,
     ) -> Page[Practitioner]:
-        """A page of active practitioners, by specialty and facility."""
+        """A page of active practitioners, by specialty, facility and role."""
         stmt = self._practitioners().join(User, User.id == Practitioner.user_id)
         stmt = stmt.where(User.active.is_(True))
+        if role:
+            stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
         if specialty:
             stmt = stmt.where(
                 Practitioner.id.in_(
@@ -172,3 +185,20 @@ class AccountsRepository:
             return {}
         rows = await self.session.scalars(select(Facility).where(Facility.id.in_(ids)))
         return {f.id: f for f in rows.all()}
+
+
+def _matches_exactly(search: PatientSearch) -> ColumnElement[bool]:
+    """A whole phone number, citizen identity or insurance number."""
+    exact: list[ColumnElement[bool]] = []
+    if search.phones:
+        exact.append(Patient.phone.in_(search.phones))
+    if search.identifier is not None:
+        exact.append(Patient.national_id == search.identifier)
+        exact.append(Patient.insurance_number == search.identifier)
+    return or_(false(), *exact)
+
+
+def _matches(search: PatientSearch) -> ColumnElement[bool]:
+    """Part of the folded name, or a whole phone number or identifier."""
+    name = Patient.search_name.contains(search.name, autoescape=True)
+    return or_(name, _matches_exactly(search)) if search.name else _matches_exactly(search)

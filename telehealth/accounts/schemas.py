@@ -55,6 +55,16 @@ Phone = Annotated[
     Field(max_length=20, json_schema_extra={"pattern": PHONE_PATTERN}),
     AfterValidator(validators.normalise_phone),
 ]
+# A patient's number to call back on: a landline is enough (no SMS goes to it).
+CONTACT_PHONE_PATTERN = (
+    r"^[\s.()-]*(?:0|\+[\s.()-]*8[\s.()-]*4)[\s.()-]*"
+    r"(?:[35789](?:[\s.()-]*[0-9]){8}|2(?:[\s.()-]*[0-9]){9})[\s.()-]*$"
+)
+ContactPhone = Annotated[
+    str,
+    Field(max_length=20, json_schema_extra={"pattern": CONTACT_PHONE_PATTERN}),
+    AfterValidator(validators.normalise_contact_phone),
+]
 
 
 def _time_zones(schema: dict[str, Any]) -> None:
@@ -308,7 +318,7 @@ class PatientCreate(In):
     insurance_number: Insurance | None = None
     date_of_birth: date | None = None
     sex: Sex | None = None
-    phone: Phone | None = None
+    phone: ContactPhone | None = None
     address: Annotated[str, Field(max_length=300)] | None = None
     home_facility_id: str | None = None
 
@@ -374,6 +384,10 @@ class PractitionerQuery(PageQuery):
 
     specialty: Annotated[str, Field(max_length=32)] | None = None
     facility_id: str | None = None
+    role: Annotated[
+        Literal["doctor", "specialist"] | None,
+        Field(description="Only doctors, or only specialists (who answer consults)"),
+    ] = None
 
 
 LoginOut.model_rebuild()

@@ -22,6 +22,7 @@ from telehealth.accounts.models import (
     UserRole,
 )
 from telehealth.accounts.repository import AccountsRepository
+from telehealth.accounts.search import PatientSearch
 from telehealth.auth import policy
 from telehealth.auth.audit import AuditContext, AuditLog, audit_refusal
 from telehealth.auth.password_rules import check_new_password
@@ -299,11 +300,17 @@ class AccountsService:
     async def list_patients(
         self, principal: Principal, ctx: AuditContext, query: s.PatientQuery
     ) -> s.PatientPage:
-        """Patients of the caller's facility (admins: any); the read is audited."""
+        """Patients of the caller's facility (admins: any), and for coordinators the
+        self-registered patient whose whole phone or identifier is given; audited."""
         scope = policy.patient_scope(principal, query.facility_id)
+        search = PatientSearch.parse(query.q) if query.q else None
         async with self._uow() as uow:
             page = await AccountsRepository(uow.session).patients(
-                scope, query.q, query.limit, query.cursor
+                scope,
+                search,
+                query.limit,
+                query.cursor,
+                unhomed_by_identifier=policy.may_find_unhomed_patients(principal),
             )
             if page.items:
                 ids = [p.id for p in page.items]
@@ -331,7 +338,7 @@ class AccountsService:
         async with self._uow() as uow:
             repo = AccountsRepository(uow.session)
             page = await repo.practitioners(
-                query.specialty, query.facility_id, query.limit, query.cursor
+                query.specialty, query.facility_id, query.limit, query.cursor, role=query.role
             )
             users = await repo.users_by_ids({p.user_id for p in page.items})
             facilities = await repo.facilities_by_ids(

@@ -6,7 +6,11 @@ import re
 from datetime import date
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+# Mobile numbers (03x, 05x, 07x, 08x, 09x) receive SMS; landlines (0 + area code 2xx and the
+# subscriber number, 11 digits in all, e.g. 02143812345) are for calling back only.
 PHONE_RE = re.compile(r"^(?:0|\+84)(?:3|5|7|8|9)\d{8}$")
+LANDLINE_RE = re.compile(r"^(?:0|\+84)2\d{9}$")
+_PHONE_PUNCTUATION = re.compile(r"[\s.\-()]")
 NATIONAL_ID_RE = re.compile(r"^\d{12}$")
 # The pre-2021 card: object code (2 letters), benefit level (1-5), province (2 digits),
 # then the 10-digit social insurance number. Newer cards carry only those 10 digits.
@@ -18,10 +22,32 @@ MAX_PROVINCE_CODE = 96
 
 def normalise_phone(phone: str) -> str:
     """Strip spaces, dots and dashes; raise ValueError unless a Vietnamese mobile number."""
-    compact = re.sub(r"[\s.\-()]", "", phone)
+    compact = _PHONE_PUNCTUATION.sub("", phone)
     if not PHONE_RE.match(compact):
         raise ValueError("must be a Vietnamese mobile number such as 0912345678 or +84912345678")
     return compact
+
+
+def normalise_contact_phone(phone: str) -> str:
+    """A patient's contact number: a mobile, or a landline for those without one."""
+    compact = _PHONE_PUNCTUATION.sub("", phone)
+    if not (PHONE_RE.match(compact) or LANDLINE_RE.match(compact)):
+        raise ValueError(
+            "must be a Vietnamese mobile number such as 0912345678 "
+            "or a landline with its area code such as 02143812345"
+        )
+    return compact
+
+
+def national_phone(phone: str) -> str:
+    """A mobile or landline number in its 0... form; raise ValueError if it is neither."""
+    compact = normalise_contact_phone(phone)
+    return "0" + compact[3:] if compact.startswith("+84") else compact
+
+
+def receives_sms(phone: str) -> bool:
+    """Whether a stored number is a mobile one (landlines cannot take SMS)."""
+    return PHONE_RE.match(_PHONE_PUNCTUATION.sub("", phone)) is not None
 
 
 def check_username(username: str) -> str:

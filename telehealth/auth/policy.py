@@ -42,6 +42,12 @@ def ensure_may_register_patient_at(principal: Principal, facility_id: str | None
         raise Forbidden("You can register patients only at your own facility.")
 
 
+def may_find_unhomed_patients(principal: Principal) -> bool:
+    """Coordinators find a self-registered patient (no home facility) by a whole phone
+    number or identifier the patient gave them, to book on their behalf; never by name."""
+    return principal.has(Role.COORDINATOR)
+
+
 def patient_scope(principal: Principal, requested: str | None) -> str | None:
     """Which home facility a patient list may show: admins any, staff only their own."""
     if principal.has(Role.ADMIN):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from telehealth.accounts.models import Role
 from telehealth.accounts.repository import AccountsRepository
 from telehealth.auth.audit import AuditContext, AuditLog
 from telehealth.auth.principal import Principal
@@ -45,7 +46,11 @@ class ConsultFiling(ConsultServiceBase):
             if patient is None or patient.home_facility_id != principal.facility_id:
                 raise NotFound("No such patient at your facility.")
             await self._check_target(
-                uow, data.specialty, data.target_facility_id, data.target_practitioner_id
+                uow,
+                data.specialty,
+                data.target_facility_id,
+                data.target_practitioner_id,
+                principal.user_id,
             )
             repo = ConsultRepository(uow.session)
             consult = _draft(principal, patient.id, data)
@@ -65,7 +70,12 @@ class ConsultFiling(ConsultServiceBase):
             return await change.finish()
 
     async def _check_target(
-        self, uow: UnitOfWork, specialty: str, facility_id: str | None, practitioner_id: str | None
+        self,
+        uow: UnitOfWork,
+        specialty: str,
+        facility_id: str | None,
+        practitioner_id: str | None,
+        requester_id: str,
     ) -> None:
         accounts = AccountsRepository(uow.session)
         if not await accounts.known_specialties([specialty]):
@@ -76,6 +86,10 @@ class ConsultFiling(ConsultServiceBase):
             repo = ConsultRepository(uow.session)
             found = await repo.practitioner_with_user(practitioner_id)
             if found is None or specialty not in await repo.specialties(practitioner_id):
+                raise InvalidInput("target_practitioner_id names no specialist of this specialty.")
+            # A GP holding the specialty code answers no consult; nobody asks himself.
+            user = await accounts.user(found[1].id)
+            if user is None or Role.SPECIALIST not in user.role_set or user.id == requester_id:
                 raise InvalidInput("target_practitioner_id names no specialist of this specialty.")
 
     async def _submit(self, change: Change) -> None:
@@ -135,6 +149,7 @@ class ConsultFiling(ConsultServiceBase):
                 consult.specialty_code,
                 consult.target_facility_id,
                 consult.target_practitioner_id,
+                consult.requester_id,
             )
             await change.record("consult.update_draft", {"fields": sorted(changes)})
             return await change.finish()

@@ -70,9 +70,7 @@ def _consult_out(c: ConsultRequest, viewer: policy.Viewer, found: _Lookups) -> s
         status=ConsultStatus(c.status),
         urgency=c.urgency,
         specialty=c.specialty_code,
-        patient=PersonRef(id=patient.id, full_name=patient.full_name)
-        if clinical and patient
-        else None,
+        patient=consult_patient(patient) if clinical and patient else None,
         requester=PersonRef(id=c.requester_id, full_name=found.users[c.requester_id].full_name),
         requesting_facility=facility_ref(found.facilities[c.requesting_facility_id]),
         target_facility_id=c.target_facility_id,
@@ -99,6 +97,18 @@ def _consult_out(c: ConsultRequest, viewer: policy.Viewer, found: _Lookups) -> s
         opinion=opinion_out(opinion, found.users) if clinical and opinion else None,
         clinical=clinical,
         created_at=c.created_at,
+    )
+
+
+def consult_patient(patient: Patient) -> s.ConsultPatient:
+    """The patient's identity and demographics, for the care team only."""
+    return s.ConsultPatient(
+        id=patient.id,
+        full_name=patient.full_name,
+        sex=patient.sex,
+        date_of_birth=patient.date_of_birth,
+        national_id=patient.national_id,
+        insurance_number=patient.insurance_number,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -176,6 +176,15 @@ class AssigneeOut(Out):
     lead: bool
 
 
+class ConsultPatient(PersonRef):
+    """The patient as the care team of a consult sees them: who, and at a glance how old."""
+
+    sex: str | None
+    date_of_birth: date | None
+    national_id: str | None
+    insurance_number: str | None
+
+
 class ConsultOut(Out):
     """A consult request. Clinical fields are null for callers who see metadata only."""
 
@@ -183,7 +192,7 @@ class ConsultOut(Out):
     status: ConsultStatus
     urgency: Urgency
     specialty: str
-    patient: PersonRef | None
+    patient: ConsultPatient | None
     requester: PersonRef
     requesting_facility: FacilityRef
     target_facility_id: str | None

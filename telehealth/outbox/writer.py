@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telehealth.accounts.validators import receives_sms
 from telehealth.outbox.models import Channel, MessageStatus, OutboxMessage
 
 
@@ -28,6 +29,11 @@ class Message:
     recipient_user_id: str | None = None
 
 
+def _deliverable(message: Message) -> bool:
+    """SMS only to mobile numbers; every other channel as given."""
+    return message.channel is not Channel.SMS or receives_sms(message.recipient)
+
+
 class Outbox:
     """Writes messages in the same transaction as the change that causes them."""
 
@@ -36,6 +42,9 @@ class Outbox:
 
     async def queue(self, messages: list[Message]) -> int:
         """Add messages whose key is not queued yet; returns how many were added."""
+        # Landlines (a patient without a mobile) cannot take SMS: nothing is queued for
+        # them, so no message waits forever on a number that will never receive it.
+        messages = [m for m in messages if _deliverable(m)]
         if not messages:
             return 0
         keys = [m.dedupe_key for m in messages]

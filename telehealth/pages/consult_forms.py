@@ -230,16 +230,22 @@ SpecialistGroup = tuple[str, str, list[tuple[str, str]]]
 
 
 async def specialist_choices(
-    request: web.Request, specialty: str | None = None
+    request: web.Request, specialty: str | None = None, *, exclude_user: str | None = None
 ) -> list[SpecialistGroup]:
-    """(specialty code, name, [(practitioner id, "name · facility")]) for the selects."""
+    """(specialty code, name, [(practitioner id, "name · facility")]) for the selects:
+    specialists only (a GP answers no consult), each once per specialty, without
+    `exclude_user` (the requester does not ask himself)."""
     names = dict(await specialty_choices(request))
-    query = accounts_schemas.PractitionerQuery(specialty=specialty, limit=MAX_CHOICES)
+    query = accounts_schemas.PractitionerQuery(
+        specialty=specialty, role="specialist", limit=MAX_CHOICES
+    )
     page = await request.app[keys.ACCOUNTS].list_practitioners(query)
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, dict[str, str]] = {}
     for p in page.items:
+        if p.user_id == exclude_user:
+            continue
         label = f"{p.full_name} · {p.facility.name}" if p.facility else p.full_name
-        for code in p.specialties:
+        for code in dict.fromkeys(p.specialties):
             if specialty is None or code == specialty:
-                groups.setdefault(code, []).append((p.id, label))
-    return [(code, names.get(code, code), groups[code]) for code in sorted(groups)]
+                groups.setdefault(code, {})[p.id] = label
+    return [(code, names.get(code, code), list(groups[code].items())) for code in sorted(groups)]

@@ -52,7 +52,7 @@ class NewConsultQuery(FilterQuery):
 class DraftQuery(PageQuery):
     """What was just done to the draft, to confirm it."""
 
-    done: Literal["saved"] | None = None
+    done: Literal["saved", "attach"] | None = None
 
 
 class AmendIn(CaseChanges):
@@ -80,7 +80,9 @@ async def new_consult_page(call: Call[None, NewConsultQuery]) -> web.Response:
 async def new_consult_submit(call: Call[None, PageQuery]) -> web.Response:
     """Save a draft or submit to the specialty queue, then show it."""
     form = await read_page_form(call.request)
-    draft = form.get("action") == "draft"
+    action = form.get("action")
+    # "Add files" keeps the request as a draft: files attach to a consult that exists.
+    draft = action in {"draft", "attach"}
     patient = form.get("patient_id", "").strip()
     try:
         data = validate(
@@ -95,6 +97,8 @@ async def new_consult_submit(call: Call[None, PageQuery]) -> web.Response:
     except REFUSALS as error:
         fixed = patient if form.get("patient_fixed") == "1" else None
         return await _new_form(call, refused(form, error), fixed, form.get("q", ""))
+    if action == "attach":
+        return see_other(f"/consults/{consult.id}/edit?done=attach#attachments")
     if draft:
         return see_other(f"/consults/{consult.id}/edit?done=saved")
     return see_other(f"/consults/{consult.id}?done=submitted")
@@ -185,7 +189,7 @@ async def _choices(call: Call[Any, Any]) -> dict[str, Any]:
     return {
         "specialties": await specialty_choices(request),
         "facilities": await facility_choices(request),
-        "specialists": await specialist_choices(request),
+        "specialists": await specialist_choices(request, exclude_user=call.principal.user_id),
         "deadlines": deadline_minutes(request),
         "here": here(request),
     }

@@ -217,7 +217,9 @@ async def consult_view(
             (pid, name)
             for _, _, members in specialists
             for pid, name in members
+            # Not oneself, and not who is already on the consult.
             if pid != me.practitioner_id
+            and pid not in {a.practitioner_id for a in consult.assignees}
         ],
         "timeline": [],
         "amendments": [],

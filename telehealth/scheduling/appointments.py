@@ -86,6 +86,7 @@ class AppointmentService:
                     end_at=slot.end,
                     mode=data.mode.value,
                     reason=data.reason,
+                    companion=data.companion or None,
                     status=AppointmentStatus.BOOKED.value,
                     booked_by=principal.user_id,
                     version=1,
@@ -233,7 +234,7 @@ class AppointmentService:
             await AuditLog(uow.session, ctx).record(
                 "appointment.read", "appointment", appointment_id
             )
-            out = await render_one(repo, parties.appointment)
+            out = await render_one(repo, parties.appointment, viewer=principal.user_id)
             await uow.commit()
             return out
 
@@ -390,7 +391,7 @@ class AppointmentService:
             if query.to is not None:
                 filters.append(Appointment.start_at < as_instant(query.to, tz, end_of_day=True))
             page = await repo.appointments(scope, filters, query.limit, query.cursor)
-            items = await render_appointments(repo, list(page.items))
+            items = await render_appointments(repo, list(page.items), viewer=principal.user_id)
             if items:
                 await AuditLog(uow.session, ctx).record(
                     "appointment.list", "appointment", None, {"ids": [a.id for a in items]}

@@ -118,20 +118,19 @@ def slot_out(slot: SlotTime, row: PractitionerRow, specialties: list[str]) -> s.
     )
 
 
-async def free_slots_of(
+async def offered_slots_of(
     repo: SchedulingRepository,
     rows: list[PractitionerRow],
     start: datetime,
     end: datetime,
 ) -> list[tuple[SlotTime, PractitionerRow]]:
-    """Every free slot of these practitioners in [start, end), soonest first."""
+    """Every slot these practitioners' hours offer in [start, end), booked or not."""
     if not rows or end <= start:
         return []
     ids = [r[0].id for r in rows]
     rules = group_by_practitioner(await repo.rules(ids))
     blocks = group_by_practitioner(await repo.blocks(ids, start, end))
-    taken = group_by_practitioner(await repo.active_between(ids, start, end))
-    free: list[tuple[SlotTime, PractitionerRow]] = []
+    offered: list[tuple[SlotTime, PractitionerRow]] = []
     for row in rows:
         pid = row[0].id
         slots = generate_slots(
@@ -141,8 +140,27 @@ async def free_slots_of(
             start,
             end,
         )
-        held = held_blocks((a.start_at, a.end_at) for a in taken.get(pid, []))
-        free += [(sl, row) for sl in slots if held.isdisjoint(grid_blocks(sl.start, sl.end))]
+        offered += [(sl, row) for sl in slots]
+    return offered
+
+
+async def free_slots_of(
+    repo: SchedulingRepository,
+    rows: list[PractitionerRow],
+    start: datetime,
+    end: datetime,
+) -> list[tuple[SlotTime, PractitionerRow]]:
+    """Every free slot of these practitioners in [start, end), soonest first."""
+    offered = await offered_slots_of(repo, rows, start, end)
+    if not offered:
+        return []
+    taken = group_by_practitioner(await repo.active_between([r[0].id for r in rows], start, end))
+    held = {pid: held_blocks((a.start_at, a.end_at) for a in t) for pid, t in taken.items()}
+    free = [
+        (sl, row)
+        for sl, row in offered
+        if held.get(row[0].id, set()).isdisjoint(grid_blocks(sl.start, sl.end))
+    ]
     free.sort(key=lambda f: (f[0].start, f[1][0].id))
     return free
 

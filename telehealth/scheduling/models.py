@@ -103,6 +103,9 @@ class Appointment(Base):
     status: Mapped[str] = mapped_column(String(16), default=AppointmentStatus.BOOKED.value)
     booked_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Booked on someone's behalf: who will sit with the patient at the visit (a relative,
+    # the commune health worker), so the doctor knows who is on the other end.
+    companion: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cancelled_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     checked_in_at: Mapped[datetime | None] = mapped_column(nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

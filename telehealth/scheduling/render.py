@@ -13,15 +13,21 @@ from telehealth.scheduling.models import (
 from telehealth.scheduling.repository import SchedulingRepository
 
 
-async def render_one(repo: SchedulingRepository, appt: Appointment) -> s.AppointmentOut:
-    """The API view of one appointment."""
-    return (await render_appointments(repo, [appt]))[0]
+async def render_one(
+    repo: SchedulingRepository, appt: Appointment, *, viewer: str | None = None
+) -> s.AppointmentOut:
+    """The API view of one appointment (as `viewer`, a user id, sees it)."""
+    return (await render_appointments(repo, [appt], viewer=viewer))[0]
 
 
 async def render_appointments(
-    repo: SchedulingRepository, appts: list[Appointment]
+    repo: SchedulingRepository, appts: list[Appointment], *, viewer: str | None = None
 ) -> list[s.AppointmentOut]:
-    """The API view of appointments, loading names and facilities in batches."""
+    """The API view of appointments, loading names and facilities in batches.
+
+    The patient's contact number goes to the doctor of the visit only (to ring back an
+    audio visit or a patient who cannot connect); coordinators and bookers see the record
+    itself where the patient rules allow it."""
     practitioners = await repo.practitioners_by_ids({a.practitioner_id for a in appts})
     facilities = await repo.facilities_by_ids({a.facility_id for a in appts})
     users, patients = await repo.people(
@@ -49,6 +55,8 @@ async def render_appointments(
                 status=a.status,
                 booked_by=s.PersonRef(id=booker.id, full_name=booker.full_name),
                 booked_on_behalf=booked_on_behalf(a, patient),
+                companion=a.companion,
+                patient_phone=patient.phone if viewer == doctor.id else None,
                 cancel_reason=a.cancel_reason,
                 checked_in_at=a.checked_in_at.astimezone(tz) if a.checked_in_at else None,
                 room_id=a.room_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model_validator
@@ -153,11 +154,24 @@ class SlotOut(Out):
     end: datetime
 
 
+class EmptyReason(StrEnum):
+    """Why a slot search found nothing: no one to book, no hours, or every slot taken."""
+
+    NO_PRACTITIONER = "no_practitioner"
+    NO_HOURS = "no_hours"
+    ALL_BOOKED = "all_booked"
+
+
 class SlotPage(Out):
-    """A page of free slots, soonest first."""
+    """A page of free slots, soonest first.
+
+    When the first page is empty, `empty_reason` says why and `next_date` is the first
+    later day (in the facility's time, within 90 days of the range) that has a free slot."""
 
     items: list[SlotOut]
     next: str | None
+    empty_reason: EmptyReason | None = None
+    next_date: date | None = None
 
 
 class AppointmentCreate(In):
@@ -167,6 +181,13 @@ class AppointmentCreate(In):
     patient_id: Annotated[str, Field(max_length=36)] | None = None
     mode: VisitMode = VisitMode.VIDEO
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    companion: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            description="Who will sit with the patient (a visit booked on their behalf)",
+        ),
+    ] = None
 
 
 class CancelIn(In):
@@ -197,6 +218,11 @@ class AppointmentOut(Out):
     status: AppointmentStatus
     booked_by: PersonRef
     booked_on_behalf: bool
+    companion: str | None = None
+    patient_phone: Annotated[
+        str | None,
+        Field(description="The patient's contact number; shown to the visit's doctor only"),
+    ] = None
     cancel_reason: str | None
     checked_in_at: datetime | None
     room_id: str | None

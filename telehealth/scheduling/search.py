@@ -17,8 +17,10 @@ from telehealth.errors import InvalidInput
 from telehealth.scheduling import schemas as s
 from telehealth.scheduling.free import (
     DEFAULT_RANGE,
+    PractitionerRow,
     as_instant,
     free_slots_of,
+    offered_slots_of,
     slot_out,
 )
 from telehealth.scheduling.repository import SchedulingRepository
@@ -26,6 +28,8 @@ from telehealth.scheduling.repository import SchedulingRepository
 MAX_RANGE = timedelta(days=31)
 NEXT_SLOTS = 5
 NEXT_WINDOWS = (timedelta(days=1), timedelta(days=3), timedelta(days=14))
+# How far past an empty range the search looks for the next day with a free slot.
+NEXT_DATE_HORIZON = timedelta(days=90)
 
 
 class SlotSearch:
@@ -54,6 +58,9 @@ class SlotSearch:
                 query.specialty, query.facility_id, query.practitioner_id
             )
             free = await free_slots_of(repo, rows, start, end)
+            if not free and not query.cursor:
+                reason, next_date = await _why_empty(repo, rows, start, end)
+                return s.SlotPage(items=[], next=None, empty_reason=reason, next_date=next_date)
             if query.cursor:
                 after = decode_cursor(query.cursor)
                 free = [f for f in free if (f[0].start, f[1][0].id) > after]
@@ -99,3 +106,23 @@ class SlotSearch:
             free = free[:NEXT_SLOTS]
             specialties = await repo.specialties_of([practitioner_id])
             return [slot_out(sl, r, specialties.get(practitioner_id, [])) for sl, r in free]
+
+
+async def _why_empty(
+    repo: SchedulingRepository, rows: list[PractitionerRow], start: datetime, end: datetime
+) -> tuple[s.EmptyReason, date | None]:
+    """Why [start, end) has no free slot, and the first later day that has one."""
+    if not rows:
+        return s.EmptyReason.NO_PRACTITIONER, None
+    offered = await offered_slots_of(repo, rows, start, end)
+    reason = s.EmptyReason.ALL_BOOKED if offered else s.EmptyReason.NO_HOURS
+    # Month-sized windows: the arithmetic stays bounded however far the next slot is.
+    lo = end
+    while lo < end + NEXT_DATE_HORIZON:
+        hi = min(lo + MAX_RANGE, end + NEXT_DATE_HORIZON)
+        later = await free_slots_of(repo, rows, lo, hi)
+        if later:
+            slot, (_, _, facility) = later[0]
+            return reason, slot.start.astimezone(ZoneInfo(facility.timezone)).date()
+        lo = hi
+    return reason, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from telehealth import keys
 from telehealth.auth.sessions import csrf_token_for, mask_csrf_token
+from telehealth.db.base import utcnow
 from telehealth.views.formats import Formats
 from telehealth.views.i18n import SUPPORTED_LOCALES, locale_of
 
@@ -66,6 +68,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "locales": SUPPORTED_LOCALES,
         "csrf_token": csrf,
         "request_path": request.path,
+        # Ages on the pages count to this local date.
+        "today": utcnow().astimezone(ZoneInfo(request.app[keys.SETTINGS].default_timezone)).date(),
     }
 
 

@@ -309,3 +309,31 @@ async def test_demo_patients_without_a_login_are_visible_to_their_station_doctor
             select(AuditEvent.actor_id).where(AuditEvent.action == "patient.create")
         )
         assert me["id"] in set(creators.all())
+
+
+async def test_the_demo_network_is_alive_a_patient_finds_free_slots_at_once(
+    client: TestClient[Any, Any], database_url: str, tmp_path: Path
+) -> None:
+    result = await run_cli(
+        cli_env(tmp_path / "cli", database_url), "demo", "--password", DEMO_PASSWORD
+    )
+    assert result.code == 0, result.output
+
+    patient = await token(client, "bn.sang", DEMO_PASSWORD)
+    for specialty in ("cardiology", "paediatrics", "general_medicine"):
+        found = await client.get("/api/v1/slots", params={"specialty": specialty}, headers=patient)
+        body = await found.json()
+        assert body["items"], (specialty, body)
+        assert body["empty_reason"] is None
+    own = await (await client.get("/api/v1/appointments", headers=patient)).json()
+    assert [a["status"] for a in own["items"]] == ["booked"]
+
+    # A visit already held: booked weeks ago through the service, then closed as completed.
+    coordinator = await token(client, "dieuphoi.lan", DEMO_PASSWORD)
+    held = await client.get(
+        "/api/v1/appointments", params={"status": "completed"}, headers=coordinator
+    )
+    assert len((await held.json())["items"]) == 1
+    admin = await token(client, "quantri", DEMO_PASSWORD)
+    rota = await (await client.get("/api/v1/on-call", headers=admin)).json()
+    assert {s["specialty"] for s in rota["items"]} == {"cardiology", "paediatrics", "pulmonology"}

@@ -72,3 +72,26 @@ async def test_downgrade_to_base_and_back(empty_database: str) -> None:
     assert await migrate.current_revision(empty_database) is None
     await asyncio.to_thread(migrate.upgrade, empty_database)
     assert not await migrate.pending(empty_database)
+
+
+async def test_patient_search_backfill_folds_names_written_before_it(
+    empty_database: str,
+) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_database, "0008")
+    engine = build_engine(empty_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO patients (id, full_name, created_at, updated_at) VALUES "
+                    "('p1', 'Nguyễn Văn Bình', '2026-01-01', '2026-01-01'), "
+                    "('p2', 'Đỗ Thị Nở', '2026-01-01', '2026-01-01')"
+                )
+            )
+        await asyncio.to_thread(migrate.upgrade, empty_database)
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT id, search_name FROM patients ORDER BY id"))
+            folded = [tuple(row) for row in rows]
+    finally:
+        await engine.dispose()
+    assert folded == [("p1", "nguyen van binh"), ("p2", "do thi no")]

@@ -20,6 +20,27 @@ def test_other_numbers_are_refused(phone: str) -> None:
         v.normalise_phone(phone)
 
 
+@pytest.mark.parametrize("phone", ["02143812345", "024 3825 1234", "+84 214 381 2345"])
+def test_landlines_are_a_contact_number_but_receive_no_sms(phone: str) -> None:
+    compact = v.normalise_contact_phone(phone)
+    assert v.national_phone(compact) in {"02143812345", "02438251234"}
+    assert not v.receives_sms(compact)
+    with pytest.raises(ValueError, match="mobile"):
+        v.normalise_phone(phone)
+
+
+@pytest.mark.parametrize("phone", ["0212345678", "0112345678901", "0612345678", "12345"])
+def test_numbers_neither_mobile_nor_landline_are_refused_as_contact(phone: str) -> None:
+    with pytest.raises(ValueError, match="landline"):
+        v.normalise_contact_phone(phone)
+
+
+def test_mobiles_receive_sms_in_either_spelling() -> None:
+    assert v.receives_sms("0912345678")
+    assert v.receives_sms("+84912345678")
+    assert v.national_phone("+84912345678") == "0912345678"
+
+
 def test_national_id_agrees_with_birth_and_sex() -> None:
     # 001 Hà Nội, 3 = female born 2000-2099, 05 = born 2005.
     assert v.check_national_id("001305012345", date(2005, 3, 1), "female") == "001305012345"
