@@ -22,6 +22,7 @@ from telehealth.rooms.models import (
 )
 from telehealth.rooms.parties import Parties
 from telehealth.scheduling.models import ACTIVE_STATUSES, Appointment
+from telehealth.teaching.repository import TeachingRepository
 
 CONSULT_LIVE_STATUSES = (
     ConsultStatus.ACCEPTED.value,
@@ -94,6 +95,8 @@ class RoomRepository:
             return await self._visit_parties(room.subject_id)
         if room.kind == RoomKind.CONSULT.value:
             return await self._consult_parties(room.subject_id)
+        if room.kind == RoomKind.TEACHING.value:
+            return await TeachingRepository(self._session).parties(room.subject_id)
         return Parties(hosts=frozenset(), active=False)
 
     async def _visit_parties(self, appointment_id: str) -> Parties:
