@@ -33,6 +33,7 @@ from telehealth.rooms.service import open_if_due
 from telehealth.rooms.states import RoomTrigger, next_state
 from telehealth.rooms.tokens import JoinClaims, JoinTokens, TokenError
 from telehealth.scheduling.models import AppointmentStatus
+from telehealth.teaching import floor
 
 __all__ = ["Connection", "Emitter", "LiveRooms", "peer_channel", "room_channel"]
 
@@ -395,6 +396,17 @@ class LiveRooms:
         await self.record(conn, "hand", raised=raised)
         data = {"peer_id": conn.peer_id, "raised": raised}
         await self._emitter.emit("hand", data, room_channel(conn.room_id), conn.sid)
+
+    # -- teaching rooms: the floor (rules in telehealth/teaching/floor.py) ---------------
+
+    async def floor(self, conn: Connection, peer_id: str, give: bool) -> None:
+        """The presenter gives or takes a trainee's floor; the whole room is told."""
+        data = await floor.change_floor(self._sessionmaker, conn, peer_id, give)
+        await self._emitter.emit("floor", data, room_channel(conn.room_id), None)
+
+    async def may_publish(self, conn: Connection) -> bool:
+        """Whether this connection may send media to the room now (the relay asks)."""
+        return await floor.may_publish(self._sessionmaker, conn)
 
     async def record(self, conn: Connection, kind: str, **details: Any) -> None:
         """Append a client's report (media and ICE state, quality, audio-only) to the log."""

@@ -154,6 +154,20 @@ class TeachingRepository:
         )
         return list(rows.all())
 
+    async def has_floor(self, room_id: str, peer_id: str) -> bool:
+        """Whether the last floor change for this peer gave it the floor."""
+        last = await self.session.scalar(
+            select(RoomEvent)
+            .where(
+                RoomEvent.room_id == room_id,
+                RoomEvent.peer_id == peer_id,
+                RoomEvent.kind == "floor",
+            )
+            .order_by(RoomEvent.at.desc(), RoomEvent.id.desc())
+            .limit(1)
+        )
+        return last is not None and last.details.get("granted") is True
+
     async def users(self, ids: set[str]) -> dict[str, User]:
         """Users keyed by id."""
         if not ids:
