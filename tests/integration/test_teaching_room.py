@@ -17,6 +17,7 @@ from telehealth.rooms.models import RoomEvent
 from telehealth.rooms.parties import PeerRole
 from telehealth.teaching.models import TeachingSession
 from tests.support.network import Network
+from tests.support.pages import browse_as, page, with_every_token
 from tests.support.rtc import book_visit, connected
 from tests.support.teaching import add_user, schedule_session
 
@@ -187,3 +188,21 @@ async def test_a_certificate_needs_the_configured_share(network: Network) -> Non
     good, late = rows[network.users["trainee"]], rows[network.users["trainee_late"]]
     assert (good["minutes"], good["share"], good["certified"]) == (54.0, 0.9, True)
     assert (late["minutes"], late["share"], late["certified"]) == (30.0, 0.5, False)
+
+
+async def test_the_certificate_page_is_for_a_trainee_who_attended_enough(
+    network: Network,
+) -> None:
+    await add_user(network, "trainee_late", Role.TRAINEE, "D1")
+    session = await _past_session_with_log(network, {"trainee": 50, "trainee_late": 20})
+    await with_every_token(network)
+    path = f"/teaching/{session['id']}/certificate"
+    await browse_as(network, "trainee")
+    html = await page(network, path)
+    assert "Giấy chứng nhận tham dự" in html
+    assert "Trainee" in html
+    assert "50.0" in html
+    await browse_as(network, "trainee_late")
+    await page(network, path, status=404)
+    await browse_as(network, "trainer")
+    await page(network, path, status=403)  # trainers hold no certificate of their own

@@ -5,9 +5,11 @@ overlaps are counted once, and the share is clipped to the planned session."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from telehealth.config import ConfigError, Settings
 from telehealth.teaching.attendance import LogEntry, minutes_present, presence_of, share_within
 from telehealth.teaching.export import attendance_csv, safe_cell
 from telehealth.teaching.schemas import AttendanceOut, AttendeeOut
@@ -154,3 +156,13 @@ def test_the_csv_has_a_header_and_one_neutralised_row_per_person() -> None:
     assert lines[0].startswith("user_id,full_name,role,minutes,share")
     assert lines[1].startswith('u1,"\'=HYPERLINK(""http://x"",""y"")",trainee,50.0,0.833,')
     assert lines[1].endswith(",yes")
+
+
+def test_the_certificate_share_is_a_setting_between_0_and_1(tmp_path: Path) -> None:
+    env = {"TELEHEALTH_DATA_DIR": str(tmp_path), "TELEHEALTH_SECRET_KEY": "k"}
+    assert Settings.from_env(env).teaching.certificate_share == 0.8
+    share = {**env, "TELEHEALTH_TEACHING_CERTIFICATE_SHARE": "0.5"}
+    assert Settings.from_env(share).teaching.certificate_share == 0.5
+    for bad in ("0", "1.5", "most", "nan"):
+        with pytest.raises(ConfigError, match="TEACHING_CERTIFICATE_SHARE"):
+            Settings.from_env({**env, "TELEHEALTH_TEACHING_CERTIFICATE_SHARE": bad})
