@@ -24,6 +24,7 @@ from telehealth.rooms.parties import Parties
 from telehealth.scheduling.models import ACTIVE_STATUSES, Appointment
 from telehealth.teaching.repository import TeachingRepository
 
+PRESENCE_KINDS = ("joined", "reconnected", "disconnected", "left", "ended")
 CONSULT_LIVE_STATUSES = (
     ConsultStatus.ACCEPTED.value,
     ConsultStatus.INFO_REQUESTED.value,
@@ -228,6 +229,15 @@ class RoomRepository:
         """The room's log, oldest first."""
         stmt = select(RoomEvent).where(RoomEvent.room_id == room_id)
         return await paginate(self._session, stmt, RoomEvent.at, RoomEvent.id, limit, cursor)
+
+    async def presence_log(self, room_id: str) -> list[RoomEvent]:
+        """The room's arrivals, drops, departures and end, oldest first (attendance)."""
+        rows = await self._session.scalars(
+            select(RoomEvent)
+            .where(RoomEvent.room_id == room_id, RoomEvent.kind.in_(PRESENCE_KINDS))
+            .order_by(RoomEvent.at, RoomEvent.id)
+        )
+        return list(rows.all())
 
     async def recent_chat(self, room_id: str, limit: int) -> list[RoomEvent]:
         """The last `limit` chat messages, oldest first."""

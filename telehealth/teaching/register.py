@@ -7,6 +7,7 @@ from datetime import datetime
 
 from telehealth.config import Settings
 from telehealth.rooms.models import RoomEvent
+from telehealth.rooms.repository import RoomRepository
 from telehealth.teaching import schemas as s
 from telehealth.teaching.attendance import (
     LogEntry,
@@ -40,7 +41,7 @@ async def attendance_of(
 ) -> s.AttendanceOut:
     """The trainer first, then every enrolled trainee (present or not), then anyone else
     the log shows (a trainee who cancelled after attending)."""
-    events = await repo.presence_log(row.room_id) if row.room_id else []
+    events = await RoomRepository(repo.session).presence_log(row.room_id) if row.room_id else []
     # A presence still open (the room is live) counts up to now.
     found = presence_of([log_entry(e) for e in events], settings.rooms.reconnect_window, now)
     by_user: dict[str, Presence] = {p.user_id: p for p in found.values() if p.user_id}

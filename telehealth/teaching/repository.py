@@ -22,8 +22,6 @@ from telehealth.teaching.models import (
 
 __all__ = ["TeachingRepository"]
 
-ATTENDANCE_KINDS = ("joined", "reconnected", "disconnected", "left", "ended")
-
 
 class TeachingRepository:
     """Teaching rows in one session."""
@@ -144,15 +142,6 @@ class TeachingRepository:
             return {}
         rows = await self.session.scalars(select(Room).where(Room.id.in_(room_ids)))
         return {r.id: r for r in rows.all()}
-
-    async def presence_log(self, room_id: str) -> list[RoomEvent]:
-        """The room's arrivals, drops, departures and end, oldest first."""
-        rows = await self.session.scalars(
-            select(RoomEvent)
-            .where(RoomEvent.room_id == room_id, RoomEvent.kind.in_(ATTENDANCE_KINDS))
-            .order_by(RoomEvent.at, RoomEvent.id)
-        )
-        return list(rows.all())
 
     async def has_floor(self, room_id: str, peer_id: str) -> bool:
         """Whether the last floor change for this peer gave it the floor."""
