@@ -3,6 +3,7 @@ trainee's open sessions (enrol, cancel, join the room, print a certificate)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -103,49 +104,35 @@ async def session_page(call: Call[None, Any]) -> web.Response:
     return render_page(call.request, "teaching/session.html", context)
 
 
-@routes.post(
-    "/teaching/{session_id}/enrol",
-    summary="Enrol from the page",
-    page=True,
-    roles=TRAINEE,
-    query=PageQuery,
+# The buttons of the session page: (path, summary, who, the service's use case).
+BUTTONS: tuple[tuple[str, str, set[Role], str], ...] = (
+    ("enrol", "Enrol from the page", TRAINEE, "enrol"),
+    ("unenrol", "Cancel one's enrolment from the page", TRAINEE, "cancel_enrolment"),
+    ("cancel", "Cancel a session from the page", TRAINER, "cancel"),
 )
-async def enrol_submit(call: Call[None, Any]) -> web.Response:
-    """Take a place, back to the session."""
-    await read_page_form(call.request)
-    session_id = _session_id(call)
-    await _teaching(call).enrol(call.principal, call.audit, session_id)
-    return see_other(f"/teaching/{session_id}")
 
 
-@routes.post(
-    "/teaching/{session_id}/unenrol",
-    summary="Cancel one's enrolment from the page",
-    page=True,
-    roles=TRAINEE,
-    query=PageQuery,
-)
-async def unenrol_submit(call: Call[None, Any]) -> web.Response:
-    """Give the place back, back to the session."""
-    await read_page_form(call.request)
-    session_id = _session_id(call)
-    await _teaching(call).cancel_enrolment(call.principal, call.audit, session_id)
-    return see_other(f"/teaching/{session_id}")
+def _button(use_case: str) -> Callable[[Call[None, Any]], Awaitable[web.Response]]:
+    async def submit(call: Call[None, Any]) -> web.Response:
+        await read_page_form(call.request)
+        session_id = _session_id(call)
+        act = getattr(_teaching(call), use_case)
+        await act(call.principal, call.audit, session_id)
+        return see_other(f"/teaching/{session_id}")
+
+    submit.__name__ = f"{use_case}_submit"
+    submit.__doc__ = "Press the button, then back to the session."
+    return submit
 
 
-@routes.post(
-    "/teaching/{session_id}/cancel",
-    summary="Cancel a session from the page",
-    page=True,
-    roles=TRAINER,
-    query=PageQuery,
-)
-async def cancel_submit(call: Call[None, Any]) -> web.Response:
-    """Call the session off, back to the session."""
-    await read_page_form(call.request)
-    session_id = _session_id(call)
-    await _teaching(call).cancel(call.principal, call.audit, session_id)
-    return see_other(f"/teaching/{session_id}")
+for _path, _summary, _roles, _use_case in BUTTONS:
+    routes.post(
+        f"/teaching/{{session_id}}/{_path}",
+        summary=_summary,
+        page=True,
+        roles=_roles,
+        query=PageQuery,
+    )(_button(_use_case))
 
 
 @routes.get(

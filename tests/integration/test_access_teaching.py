@@ -9,14 +9,13 @@ the 404 of a missing session: tests/integration/test_teaching.py.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from telehealth.db.base import utcnow
-from tests.integration.test_access import ANON, EVERYONE
+from tests.integration.test_access import ANON
+from tests.integration.test_access_rooms import ALL, _statuses
 from tests.support.network import Network
 from tests.support.teaching import schedule_session
 
-ALL = (*EVERYONE, ANON)
 BASE = "/api/v1/teaching-sessions"
 ENDPOINTS = {
     ("POST", BASE),
@@ -33,17 +32,6 @@ ENDPOINTS = {
 
 def _expect(allowed: dict[str, int]) -> dict[str, int]:
     return {who: allowed.get(who, 401 if who == ANON else 403) for who in ALL}
-
-
-async def _statuses(net: Network, method: str, url: str, body: Any = None) -> dict[str, int]:
-    out = {}
-    for who in ALL:
-        headers = {} if who == ANON else await net.headers(who)
-        resp = await net.client.request(method, url, headers=headers, json=body)
-        if resp.status >= 400:
-            assert resp.content_type == "application/problem+json", (url, who)
-        out[who] = resp.status
-    return out
 
 
 async def test_each_role_against_each_teaching_endpoint(network: Network) -> None:
