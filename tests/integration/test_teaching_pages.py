@@ -10,8 +10,16 @@ from zoneinfo import ZoneInfo
 from telehealth.accounts.models import Role
 from telehealth.db.base import utcnow
 from tests.support.network import Network
-from tests.support.pages import browse_as, page, submit, submitted, with_every_token
-from tests.support.teaching import add_user
+from tests.support.pages import (
+    INLINE_SCRIPT_RE,
+    STYLE_RE,
+    browse_as,
+    page,
+    submit,
+    submitted,
+    with_every_token,
+)
+from tests.support.teaching import add_user, schedule_session
 
 
 async def test_a_trainer_schedules_and_a_trainee_enrols_through_the_pages(
@@ -63,3 +71,21 @@ async def test_a_trainer_schedules_and_a_trainee_enrols_through_the_pages(
     await page(net, location, status=404)
     await browse_as(net, "patient_self")
     await page(net, location, status=403)
+
+
+async def test_teaching_pages_speak_both_languages_without_inline_script(
+    network: Network,
+) -> None:
+    net = await with_every_token(network)
+    session = await schedule_session(net, starts_in=timedelta(minutes=20))
+    await browse_as(net, "trainer")
+    for path in ("/teaching", f"/teaching/{session['id']}"):
+        resp = await net.client.get(path + "?lang=en")
+        text = await resp.text()
+        assert resp.status == 200
+        assert not INLINE_SCRIPT_RE.search(text)
+        assert not STYLE_RE.search(text)
+        assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    english = await page(net, "/teaching?lang=en")
+    assert "Schedule a session" in english
+    assert "Lên lịch buổi đào tạo" in await page(net, "/teaching?lang=vi")
