@@ -36,6 +36,8 @@ from telehealth.scheduling.appointments import AppointmentService
 from telehealth.scheduling.availability import AvailabilityService
 from telehealth.scheduling.search import SlotSearch
 from telehealth.signalling.server import SignallingServer, outside_http_edge, signalling_ctx
+from telehealth.teaching import views as teaching_views
+from telehealth.teaching.service import TeachingService
 from telehealth.views import health, openapi, vendor
 from telehealth.views import rooms as rooms_views
 from telehealth.views.body_deadline import body_deadline_middleware
@@ -127,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
             consult_stats_views.routes,
             rota_views.routes,
             rooms_views.routes,
+            teaching_views.routes,
         ],
     )
     pages.setup(app)
@@ -155,4 +158,5 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.ROTA] = OnCallRota(sessionmaker, settings)
     app[keys.FHIR] = FhirDirectory(sessionmaker)
     app[keys.ROOMS] = RoomService(sessionmaker, settings)
+    app[keys.TEACHING] = TeachingService(sessionmaker, settings)
     yield

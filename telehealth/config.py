@@ -181,6 +181,13 @@ class DatabasePool:
 
 
 @dataclass(frozen=True)
+class TeachingSettings:
+    """Teaching sessions: the share of a session a trainee must attend for a certificate."""
+
+    certificate_share: float = 0.8
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start; immutable once built."""
 
@@ -208,6 +215,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     consults: ConsultSettings = field(default_factory=ConsultSettings)
     rooms: RoomSettings = field(default_factory=RoomSettings)
+    teaching: TeachingSettings = field(default_factory=TeachingSettings)
 
     client_timeouts: ClientTimeouts = field(default_factory=ClientTimeouts)
     audit: AuditSettings = field(default_factory=AuditSettings)
@@ -281,6 +289,11 @@ class Settings:
                 ),
             ),
             rooms=_room_settings(get, port),
+            teaching=TeachingSettings(
+                certificate_share=_share(
+                    get("TEACHING_CERTIFICATE_SHARE", "0.8"), "TEACHING_CERTIFICATE_SHARE"
+                )
+            ),
             client_timeouts=ClientTimeouts(
                 header_seconds=_positive(
                     get("HEADER_TIMEOUT_SECONDS", "15"), "HEADER_TIMEOUT_SECONDS"
@@ -426,6 +439,13 @@ def _positive(raw: str | None, name: str) -> float:
     value = _float(raw, name)
     if not value > 0:  # NaN too
         raise ConfigError(f"{ENV_PREFIX}{name} must be more than 0, got {raw!r}")
+    return value
+
+
+def _share(raw: str | None, name: str) -> float:
+    value = _positive(raw, name)
+    if value > 1:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be a share between 0 and 1, got {raw!r}")
     return value
 
 

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     ROOM_ENDED = "room_ended"
     OUTCOME_EXISTS = "outcome_exists"
     REPLACED = "replaced"
+    SESSION_FULL = "session_full"
 
     REQUEST_TIMEOUT = "request_timeout"
     INTERNAL = "internal_error"

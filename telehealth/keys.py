@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from telehealth.scheduling.availability import AvailabilityService
     from telehealth.scheduling.search import SlotSearch
     from telehealth.signalling.server import SignallingServer
+    from telehealth.teaching.service import TeachingService
     from telehealth.views.i18n import Catalogues
     from telehealth.views.metrics import HttpMetrics
     from telehealth.views.routing import Endpoint
@@ -53,6 +54,7 @@ FHIR: web.AppKey[FhirDirectory] = web.AppKey("fhir")
 ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
 SIGNALLING: web.AppKey[SignallingServer] = web.AppKey("signalling")
 LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
+TEACHING: web.AppKey[TeachingService] = web.AppKey("teaching")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 CLIENT_REQUEST_ID: web.RequestKey[str | None] = web.RequestKey("client_request_id")

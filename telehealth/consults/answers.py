@@ -22,6 +22,7 @@ from telehealth.consults.base import (
     by_assignee,
     by_party,
 )
+from telehealth.consults.live_session import discussed_in, session_held
 from telehealth.consults.models import (
     ConsultMessage,
     ConsultOpinion,
@@ -215,24 +216,31 @@ class ConsultAnswers(ConsultServiceBase):
         with `ctx` (None: the caller has audited its read of the consult already)."""
         async with self._reading(principal, consult_id, audited=ctx) as opened:
             events = await opened.repo.events(consult_id)
+            held = await session_held(
+                opened.uow.session,
+                opened.consult,
+                self._settings.rooms.reconnect_window,
+                self._clock(),
+            )
             users = await AccountsRepository(opened.uow.session).users_by_ids(
-                {e.actor_id for e in events if e.actor_id}
+                {e.actor_id for e in events if e.actor_id} | (held.user_ids if held else set())
             )
             await _audit_read(opened, ctx, "timeline")
-            return s.TimelineOut(
-                items=[
-                    s.TimelineEntry(
-                        id=e.id,
-                        at=e.at,
-                        kind=e.kind,
-                        data=e.data,
-                        actor=PersonRef(id=e.actor_id, full_name=users[e.actor_id].full_name)
-                        if e.actor_id in users
-                        else None,
-                    )
-                    for e in events
-                ]
-            )
+            items = [
+                s.TimelineEntry(
+                    id=e.id,
+                    at=e.at,
+                    kind=e.kind,
+                    data=e.data,
+                    actor=PersonRef(id=e.actor_id, full_name=users[e.actor_id].full_name)
+                    if e.actor_id in users
+                    else None,
+                )
+                for e in events
+            ]
+            if held is not None:  # the live session, at the moment its room went live
+                items = sorted([*items, held.entry(users)], key=lambda i: i.at)
+            return s.TimelineOut(items=items)
 
     async def amendments(
         self, principal: Principal, consult_id: str, ctx: AuditContext | None = None
@@ -268,5 +276,11 @@ class ConsultAnswers(ConsultServiceBase):
             users = await AccountsRepository(opened.uow.session).users_by_ids(
                 {o.author_id for o in rows}
             )
+            room = await discussed_in(opened.uow.session, opened.consult)
             await _audit_read(opened, ctx, "opinions")
-            return [opinion_out(o, users) for o in rows]
+            # An opinion signed after the session went live links to it.
+            live = room.live_at if room else None
+            return [
+                opinion_out(o, users, room.id if room and live and live <= o.signed_at else None)
+                for o in rows
+            ]

@@ -112,8 +112,11 @@ def consult_patient(patient: Patient) -> s.ConsultPatient:
     )
 
 
-def opinion_out(opinion: ConsultOpinion, users: dict[str, User]) -> s.OpinionOut:
-    """The API view of one signed opinion version."""
+def opinion_out(
+    opinion: ConsultOpinion, users: dict[str, User], session_room_id: str | None = None
+) -> s.OpinionOut:
+    """The API view of one signed opinion version (with the live session's room, if the
+    opinion was signed after one)."""
     author = users.get(opinion.author_id)
     return s.OpinionOut(
         id=opinion.id,
@@ -128,4 +131,5 @@ def opinion_out(opinion: ConsultOpinion, users: dict[str, User]) -> s.OpinionOut
         amendment_reason=opinion.amendment_reason,
         signed_at=opinion.signed_at,
         content_hash=opinion.content_hash,
+        session_room_id=session_room_id,
     )

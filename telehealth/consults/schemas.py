@@ -155,6 +155,8 @@ class OpinionOut(Out):
     amendment_reason: str | None
     signed_at: datetime
     content_hash: str
+    # The room of the live session the opinion was signed after (None: none took place).
+    session_room_id: str | None = None
 
 
 class AmendmentOut(Out):

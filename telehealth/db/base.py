@@ -64,5 +64,6 @@ def import_all_models() -> MetaData:
     from telehealth.outbox import models as _outbox  # noqa: F401
     from telehealth.rooms import models as _rooms  # noqa: F401
     from telehealth.scheduling import models as _scheduling  # noqa: F401
+    from telehealth.teaching import models as _teaching  # noqa: F401
 
     return Base.metadata

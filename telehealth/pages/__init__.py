@@ -24,6 +24,7 @@ from telehealth.pages import (
     schedule,
     sign_in,
 )
+from telehealth.teaching import pages as teaching
 from telehealth.views.routing import register_all
 
 
@@ -47,6 +48,7 @@ def setup(app: web.Application) -> None:
         consult_files,
         consult_uploads,
         rota,
+        teaching,
         call,
     )
     register_all(app, [module.routes for module in modules])

@@ -16,7 +16,8 @@ from telehealth.accounts.models import Role
 from telehealth.consults import schemas as s
 from telehealth.consults.models import OPEN_STATUSES, ConsultStatus
 from telehealth.consults.service import ConsultService
-from telehealth.pages import consult_files
+from telehealth.errors import NotFound
+from telehealth.pages import consult_files, timetable
 from telehealth.pages.consult_forms import (
     CHECK,
     FIELD_MESSAGES,
@@ -37,6 +38,7 @@ from telehealth.pages.consult_timeline import (
 from telehealth.pages.forms import FormInvalid, FormState, PageQuery, see_other
 from telehealth.pages.lookups import facility_choices, specialty_choices
 from telehealth.pages.timetable import local_zone, read_page_form
+from telehealth.rooms.models import RoomState
 from telehealth.views.routing import Call, Handler, Routes
 from telehealth.views.templating import render_page
 
@@ -230,6 +232,7 @@ async def consult_view(
         "upload": None,
         # Also after a refused action (a POST elsewhere): the language switch comes back here.
         "here": f"/consults/{cid}",
+        "session_room": await _open_room_of(call, consult.room_id),
     }
     if consult.clinical:
         entries = (await _consults(call).timeline(call.principal, cid)).items
@@ -243,6 +246,23 @@ async def consult_view(
         may_upload = context["is_requester"] or context["is_assignee"]
         context.update(await consult_files.upload_context(call, consult, may_upload=may_upload))
     return render_page(request, "consult.html", context, status=state.status)
+
+
+async def _open_room_of(call: Call[Any, Any], room_id: str | None) -> str | None:
+    """The consult's room if it is open now and the caller is one of its parties (the
+    requesting doctor, the assigned specialists): the page links to its call page."""
+    if room_id is None:
+        return None
+    try:
+        room = await call.request.app[keys.ROOMS].view(call.principal, room_id)
+    except NotFound:
+        return None
+    opened = room.state in {RoomState.OPEN, RoomState.LIVE} or (
+        room.state == RoomState.SCHEDULED
+        and room.opens_at is not None
+        and room.opens_at <= timetable.clock()
+    )
+    return room.id if opened else None
 
 
 def _abilities(

@@ -19,7 +19,7 @@ from telehealth.errors import DomainError, ErrorCode, InvalidInput
 from telehealth.pages import timetable
 from telehealth.pages.forms import FormInvalid, FormState, PageQuery, see_other
 from telehealth.pages.lookups import specialty_choices
-from telehealth.pages.timetable import checked_id, local_zone, read_page_form
+from telehealth.pages.timetable import checked_id, local_moments, local_zone, read_page_form
 from telehealth.views.routing import Call, Routes
 from telehealth.views.templating import N_, render_page
 
@@ -125,14 +125,9 @@ def _local(moment: datetime) -> str:
 def _parse(form: MultiDict[str], tz: ZoneInfo) -> r.ShiftIn:
     """The shift from the form; a `datetime-local` value has no offset: it is local time."""
     data: dict[str, Any] = {name: form.get(name, "").strip() for name in FIELDS}
-    errors = {name: CHOOSE for name in FIELDS if not data[name]}
-    for name in TIMES:
-        try:
-            moment = datetime.fromisoformat(form.get(name, "").strip())
-        except ValueError:
-            errors[name] = WHEN
-            continue
-        data[name] = moment if moment.tzinfo else moment.replace(tzinfo=tz)
+    moments, errors = local_moments(form, TIMES, tz, WHEN)
+    data.update(moments)
+    errors.update({name: CHOOSE for name in FIELDS if not data[name]})
     if errors:
         raise FormInvalid(errors)
     try:

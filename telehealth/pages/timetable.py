@@ -81,6 +81,23 @@ def checked_slot_id(value: str) -> str:
     return value
 
 
+def local_moments(
+    form: MultiDict[str], names: tuple[str, ...], tz: ZoneInfo, invalid: str
+) -> tuple[dict[str, datetime], dict[str, str]]:
+    """The form's date-time fields (a `datetime-local` value has no offset: it is local
+    time in `tz`), and the message `invalid` for each one that does not parse."""
+    moments: dict[str, datetime] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            moment = datetime.fromisoformat(form.get(name, "").strip())
+        except ValueError:
+            errors[name] = invalid
+            continue
+        moments[name] = moment if moment.tzinfo else moment.replace(tzinfo=tz)
+    return moments, errors
+
+
 def local_zone(request: web.Request) -> ZoneInfo:
     """The network's default time zone (facilities in Vietnam all share it)."""
     return ZoneInfo(request.app[keys.SETTINGS].default_timezone)

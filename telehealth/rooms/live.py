@@ -11,6 +11,7 @@ serialised by a per-room lock.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +33,7 @@ from telehealth.rooms.service import open_if_due
 from telehealth.rooms.states import RoomTrigger, next_state
 from telehealth.rooms.tokens import JoinClaims, JoinTokens, TokenError
 from telehealth.scheduling.models import AppointmentStatus
+from telehealth.teaching import floor
 
 __all__ = ["Connection", "Emitter", "LiveRooms", "peer_channel", "room_channel"]
 
@@ -41,6 +43,12 @@ CHAT_HISTORY: Final = 50
 # A peer on another node that was found admitted is trusted this long before it is
 # looked up again (a departed peer's signals go nowhere for at most this long).
 REMOTE_PEER_TTL: Final = 5.0
+
+
+def connection_tag(sid: str) -> str:
+    """Which connection an event came from, without the connection's id itself: tells a
+    replaced tab's late drop from the person's own (attendance)."""
+    return hashlib.sha256(sid.encode()).hexdigest()[:12]
 
 
 def room_channel(room_id: str) -> str:
@@ -200,7 +208,14 @@ class LiveRooms:
             reconnected = not first and not refreshing
             if not refreshing:
                 kind = "reconnected" if reconnected else "joined"
-                repo.log(room.id, kind, conn.claims.user_id, conn.peer_id, role=conn.role.value)
+                repo.log(
+                    room.id,
+                    kind,
+                    conn.claims.user_id,
+                    conn.peer_id,
+                    role=conn.role.value,
+                    connection=connection_tag(conn.sid),
+                )
             await repo.set_emptied(room.id, None)
             await uow.flush()
             conn.admitted = row.admitted
@@ -382,6 +397,17 @@ class LiveRooms:
         data = {"peer_id": conn.peer_id, "raised": raised}
         await self._emitter.emit("hand", data, room_channel(conn.room_id), conn.sid)
 
+    # -- teaching rooms: the floor (rules in telehealth/teaching/floor.py) ---------------
+
+    async def floor(self, conn: Connection, peer_id: str, give: bool) -> None:
+        """The presenter gives or takes a trainee's floor; the whole room is told."""
+        data = await floor.change_floor(self._sessionmaker, conn, peer_id, give)
+        await self._emitter.emit("floor", data, room_channel(conn.room_id), None)
+
+    async def may_publish(self, conn: Connection) -> bool:
+        """Whether this connection may send media to the room now (the relay asks)."""
+        return await floor.may_publish(self._sessionmaker, conn)
+
     async def record(self, conn: Connection, kind: str, **details: Any) -> None:
         """Append a client's report (media and ICE state, quality, audio-only) to the log."""
         if not conn.joined:
@@ -418,7 +444,13 @@ class LiveRooms:
     async def record_detached(self, conn: Connection, kind: str) -> None:
         """Log an event for a connection that is no longer joined."""
         async with UnitOfWork(self._sessionmaker) as uow:
-            RoomRepository(uow.session).log(conn.room_id, kind, conn.claims.user_id, conn.peer_id)
+            RoomRepository(uow.session).log(
+                conn.room_id,
+                kind,
+                conn.claims.user_id,
+                conn.peer_id,
+                connection=connection_tag(conn.sid),
+            )
             await uow.commit()
 
     async def _expire_away(self, conn: Connection) -> None:

@@ -13,9 +13,11 @@ __all__ = ["Parties", "PeerRole", "peer_id_for"]
 class PeerRole(StrEnum):
     """A person's part in a room."""
 
-    HOST = "host"  # runs the room: admits, records the outcome
+    HOST = "host"  # runs the room: admits, records the outcome; a teaching room's presenter
     PATIENT = "patient"  # the patient's side of a visit: waits until admitted
-    PARTICIPANT = "participant"  # a consult's requesting doctor: in directly
+    # A consult's requesting doctor, an enrolled trainee: in directly (a trainee watches
+    # until the presenter gives the floor, telehealth/teaching/floor.py).
+    PARTICIPANT = "participant"
 
 
 ADMITTED_ON_ARRIVAL: Final = frozenset({PeerRole.HOST, PeerRole.PARTICIPANT})

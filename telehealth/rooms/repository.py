@@ -22,7 +22,9 @@ from telehealth.rooms.models import (
 )
 from telehealth.rooms.parties import Parties
 from telehealth.scheduling.models import ACTIVE_STATUSES, Appointment
+from telehealth.teaching.repository import TeachingRepository
 
+PRESENCE_KINDS = ("joined", "reconnected", "disconnected", "left", "ended")
 CONSULT_LIVE_STATUSES = (
     ConsultStatus.ACCEPTED.value,
     ConsultStatus.INFO_REQUESTED.value,
@@ -94,6 +96,8 @@ class RoomRepository:
             return await self._visit_parties(room.subject_id)
         if room.kind == RoomKind.CONSULT.value:
             return await self._consult_parties(room.subject_id)
+        if room.kind == RoomKind.TEACHING.value:
+            return await TeachingRepository(self._session).parties(room.subject_id)
         return Parties(hosts=frozenset(), active=False)
 
     async def _visit_parties(self, appointment_id: str) -> Parties:
@@ -225,6 +229,15 @@ class RoomRepository:
         """The room's log, oldest first."""
         stmt = select(RoomEvent).where(RoomEvent.room_id == room_id)
         return await paginate(self._session, stmt, RoomEvent.at, RoomEvent.id, limit, cursor)
+
+    async def presence_log(self, room_id: str) -> list[RoomEvent]:
+        """The room's arrivals, drops, departures and end, oldest first (attendance)."""
+        rows = await self._session.scalars(
+            select(RoomEvent)
+            .where(RoomEvent.room_id == room_id, RoomEvent.kind.in_(PRESENCE_KINDS))
+            .order_by(RoomEvent.at, RoomEvent.id)
+        )
+        return list(rows.all())
 
     async def recent_chat(self, room_id: str, limit: int) -> list[RoomEvent]:
         """The last `limit` chat messages, oldest first."""

@@ -87,6 +87,13 @@ class Hand(Payload):
     raised: bool
 
 
+class Floor(Payload):
+    """`floor`: the presenter of a teaching room gives or takes a trainee's floor."""
+
+    peer_id: PeerId
+    give: bool
+
+
 class Admit(Payload):
     """`admit`: the host lets one waiting peer in."""
 

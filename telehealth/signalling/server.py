@@ -96,6 +96,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "admit": self._admit,
             "report": self._report,
             "leave": self._leave,
+            "floor": self._floor,
         }
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -184,6 +185,10 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _leave(self, connection: Connection, data: Any) -> Any:
         sch.parse(sch.Empty, data)
         await self._rooms().leave(connection)
+
+    async def _floor(self, connection: Connection, data: Any) -> Any:
+        floor = sch.parse(sch.Floor, data)
+        await self._rooms().floor(connection, floor.peer_id, floor.give)
 
     async def close(self) -> None:
         """Wait for pending flood disconnects."""

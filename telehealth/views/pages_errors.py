@@ -38,6 +38,7 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.ROOM_ENDED: N_("The room has ended"),
     ErrorCode.OUTCOME_EXISTS: N_("The outcome is already recorded"),
     ErrorCode.REPLACED: N_("Joined again from elsewhere"),
+    ErrorCode.SESSION_FULL: N_("The session is full"),
     ErrorCode.REQUEST_TIMEOUT: N_("The request took too long to arrive"),
     ErrorCode.INTERNAL: N_("Internal error"),
     ErrorCode.UNAVAILABLE: N_("Service unavailable"),

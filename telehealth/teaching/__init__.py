@@ -1,0 +1,1 @@
+"""Teaching sessions: scheduling, enrolment, the floor in the room, attendance, certificates."""
