@@ -1,0 +1,172 @@
+"""One publisher and eight subscribers through the relay engine, with real aiortc peers on
+loopback; run by `tests/e2e/test_relay_engine.py` inside a network namespace with only `lo`.
+
+The publisher sends a coloured card and a tone. Seven subscribers take the relay's offer at
+once; once they all decode, an eighth joins mid-stream and we time its first decoded video
+frame (it needs a keyframe: the relay asks the publisher for one). Then the publisher
+leaves: the subscribers get a new offer without its tracks, and once everyone has left the
+engine holds no peer connection and no task.
+
+Prints one JSON line of results; exits 0 when the scenario ran to its end (the test judges
+the numbers), 1 with the error otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sys
+import time
+import traceback
+from typing import Any, Final
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from telehealth.rooms.relay.aiortc_adapter import MediaPeer
+from telehealth.rooms.relay.engine import RelayEngine
+from tests.e2e.mesh_call_scenario import ColourCard, Sink, Tone, watchdog
+
+ROOM: Final = "room-1"
+COLOUR: Final = (30, 60, 200)
+TONE: Final = 440.0
+SUBSCRIBERS: Final = 8
+CONNECT: Final = 40.0
+LATE_FIRST_FRAME: Final = 20.0  # the scenario gives up on the late subscriber after this
+WATCHDOG: Final = 150.0
+
+
+class Subscriber:
+    """An aiortc client that answers the relay's offers and decodes what it is sent."""
+
+    def __init__(self, name: str, engine: RelayEngine) -> None:
+        self.name = name
+        self.engine = engine
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.sinks: dict[str, Sink] = {}
+        self.drains: list[asyncio.Task[None]] = []
+        self.offers: list[dict[str, Any]] = []
+        self.pc.on("track", self._track)
+
+    def _track(self, track: Any) -> None:
+        sink = Sink(track.kind)
+        self.sinks[track.kind] = sink
+        self.drains.append(asyncio.create_task(sink.drain(track)))
+
+    async def take(self, offer: dict[str, Any]) -> None:
+        """Answer an offer of the relay (and any offer the answer brings back)."""
+        while offer.get("sdp"):
+            self.offers.append(offer)
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            again = await self.engine.answer(ROOM, self.name, self.pc.localDescription.sdp)
+            offer = again.as_dict() if again is not None else {}
+
+    def frames(self, kind: str) -> int:
+        sink = self.sinks.get(kind)
+        return sink.frames if sink else 0
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self.drains:
+            task.cancel()
+        await asyncio.gather(*self.drains, return_exceptions=True)
+
+
+async def until(condition: Any, seconds: float, what: str) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:
+    baseline_tasks = len(asyncio.all_tasks())
+    subscribers: dict[str, Subscriber] = {}
+    pending: list[asyncio.Task[None]] = []
+
+    async def notify(room: str, peer: str, event: str, data: dict[str, Any]) -> None:
+        result.setdefault("notified", []).append([peer, event, len(data.get("tracks", []))])
+        if event == "renegotiate" and peer in subscribers:
+            pending.append(asyncio.create_task(subscribers[peer].take(data)))
+
+    engine = RelayEngine(notify, media_addresses=("127.0.0.1",))
+    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    publisher.addTrack(ColourCard(COLOUR))
+    publisher.addTrack(Tone(TONE))
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await engine.publish(ROOM, "publisher", publisher.localDescription.sdp)
+    await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+    for n in range(SUBSCRIBERS - 1):
+        sub = subscribers[f"s{n}"] = Subscriber(f"s{n}", engine)
+        await sub.take((await engine.subscribe(ROOM, sub.name)).as_dict())
+    early = list(subscribers.values())
+    result["connect_seconds"] = await until(
+        lambda: all(s.frames("video") >= video and s.frames("audio") >= audio for s in early),
+        CONNECT,
+        "the first seven subscribers did not all decode media",
+    )
+    await asyncio.sleep(1.0)  # well into the stream: the last keyframe is long past
+    result["keyframe_requests_before_late"] = engine.stats().keyframe_requests
+    late = subscribers["late"] = Subscriber("late", engine)
+    asked = time.monotonic()
+    await late.take((await engine.subscribe(ROOM, "late")).as_dict())
+    await until(lambda: late.frames("video") >= 1, LATE_FIRST_FRAME, "no frame for the late one")
+    result["late_first_frame_seconds"] = round(time.monotonic() - asked, 3)
+    await until(
+        lambda: late.frames("video") >= video and late.frames("audio") >= audio,
+        CONNECT,
+        "the late subscriber did not decode media",
+    )
+    result["subscribers"] = {
+        name: {
+            "video": s.frames("video"),
+            "audio": s.frames("audio"),
+            **{f"video_{k}": v for k, v in s.sinks["video"].video_facts().items()},
+            **{f"audio_{k}": v for k, v in s.sinks["audio"].audio_facts().items()},
+        }
+        for name, s in subscribers.items()
+    }
+    result["during"] = vars(engine.stats())
+
+    await engine.leave(ROOM, "publisher")
+    await asyncio.gather(*pending)
+    result["after_publisher_left"] = vars(engine.stats())
+    result["last_offer_tracks"] = {n: len(s.offers[-1]["tracks"]) for n, s in subscribers.items()}
+    for name in subscribers:
+        await engine.leave(ROOM, name)
+    gc.collect()
+    result["after_all_left"] = vars(engine.stats())
+    result["media_peers_alive"] = sum(isinstance(o, MediaPeer) for o in gc.get_objects())
+    await publisher.close()
+    for sub in subscribers.values():
+        await sub.close()
+    await engine.close()
+    await asyncio.sleep(0.5)  # let aiortc's own tasks of the closed connections finish
+    result["tasks_left"] = len(asyncio.all_tasks()) - baseline_tasks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--video", type=int, default=30)
+    parser.add_argument("--audio", type=int, default=50)
+    args = parser.parse_args()
+    watchdog(WATCHDOG)
+    result: dict[str, Any] = {"sent": {"rgb": COLOUR, "tone_hz": TONE}, "ok": False}
+    started = time.monotonic()
+    try:
+        asyncio.run(scenario(args.video, args.audio, result))
+        result["ok"] = True
+    except BaseException as error:
+        traceback.print_exc()
+        result["error"] = f"{type(error).__name__}: {error}"
+    print(json.dumps({**result, "seconds": round(time.monotonic() - started, 2)}), flush=True)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
