@@ -20,6 +20,7 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -37,12 +38,26 @@ LATE_FIRST_FRAME: Final = 20.0  # the scenario gives up on the late subscriber a
 WATCHDOG: Final = 150.0
 
 
+# (peer, answer SDP) -> the relay's next offer, if the room changed meanwhile.
+Answer = Callable[[str, str], Awaitable[dict[str, Any] | None]]
+
+
+def engine_answer(engine: RelayEngine) -> Answer:
+    """Answers straight to an engine of this process."""
+
+    async def answer(peer: str, sdp: str) -> dict[str, Any] | None:
+        again = await engine.answer(ROOM, peer, sdp)
+        return again.as_dict() if again is not None else None
+
+    return answer
+
+
 class Subscriber:
     """An aiortc client that answers the relay's offers and decodes what it is sent."""
 
-    def __init__(self, name: str, engine: RelayEngine) -> None:
+    def __init__(self, name: str, answer: Answer) -> None:
         self.name = name
-        self.engine = engine
+        self.answer = answer
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.sinks: dict[str, Sink] = {}
         self.drains: list[asyncio.Task[None]] = []
@@ -60,8 +75,7 @@ class Subscriber:
             self.offers.append(offer)
             await self.pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
-            again = await self.engine.answer(ROOM, self.name, self.pc.localDescription.sdp)
-            offer = again.as_dict() if again is not None else {}
+            offer = await self.answer(self.name, self.pc.localDescription.sdp) or {}
 
     def frames(self, kind: str) -> int:
         sink = self.sinks.get(kind)
@@ -72,6 +86,17 @@ class Subscriber:
         for task in self.drains:
             task.cancel()
         await asyncio.gather(*self.drains, return_exceptions=True)
+
+
+async def publish(send: Callable[[str], Awaitable[str]]) -> RTCPeerConnection:
+    """A publisher's client: the card and the tone, offered to the relay."""
+    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    publisher.addTrack(ColourCard(COLOUR))
+    publisher.addTrack(Tone(TONE))
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await send(publisher.localDescription.sdp)
+    await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return publisher
 
 
 async def until(condition: Any, seconds: float, what: str) -> float:
@@ -94,15 +119,10 @@ async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:
             pending.append(asyncio.create_task(subscribers[peer].take(data)))
 
     engine = RelayEngine(notify, media_addresses=("127.0.0.1",))
-    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    publisher.addTrack(ColourCard(COLOUR))
-    publisher.addTrack(Tone(TONE))
-    await publisher.setLocalDescription(await publisher.createOffer())
-    answer = await engine.publish(ROOM, "publisher", publisher.localDescription.sdp)
-    await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    publisher = await publish(lambda sdp: engine.publish(ROOM, "publisher", sdp))
 
     for n in range(SUBSCRIBERS - 1):
-        sub = subscribers[f"s{n}"] = Subscriber(f"s{n}", engine)
+        sub = subscribers[f"s{n}"] = Subscriber(f"s{n}", engine_answer(engine))
         await sub.take((await engine.subscribe(ROOM, sub.name)).as_dict())
     early = list(subscribers.values())
     result["connect_seconds"] = await until(
@@ -112,7 +132,7 @@ async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:
     )
     await asyncio.sleep(1.0)  # well into the stream: the last keyframe is long past
     result["keyframe_requests_before_late"] = engine.stats().keyframe_requests
-    late = subscribers["late"] = Subscriber("late", engine)
+    late = subscribers["late"] = Subscriber("late", engine_answer(engine))
     asked = time.monotonic()
     await late.take((await engine.subscribe(ROOM, "late")).as_dict())
     await until(lambda: late.frames("video") >= 1, LATE_FIRST_FRAME, "no frame for the late one")
@@ -150,22 +170,27 @@ async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:
     result["tasks_left"] = len(asyncio.all_tasks()) - baseline_tasks
 
 
+def run_main(scenario: Callable[[dict[str, Any]], Awaitable[None]], result: dict[str, Any]) -> int:
+    """Run a scenario, print its JSON result line; 0 if it ran to its end."""
+    started = time.monotonic()
+    try:
+        asyncio.run(scenario(result))
+        result["ok"] = True
+    except BaseException as error:
+        traceback.print_exc()
+        result.update(ok=False, error=f"{type(error).__name__}: {error}")
+    print(json.dumps({**result, "seconds": round(time.monotonic() - started, 2)}), flush=True)
+    return 0 if result["ok"] else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--video", type=int, default=30)
     parser.add_argument("--audio", type=int, default=50)
     args = parser.parse_args()
     watchdog(WATCHDOG)
-    result: dict[str, Any] = {"sent": {"rgb": COLOUR, "tone_hz": TONE}, "ok": False}
-    started = time.monotonic()
-    try:
-        asyncio.run(scenario(args.video, args.audio, result))
-        result["ok"] = True
-    except BaseException as error:
-        traceback.print_exc()
-        result["error"] = f"{type(error).__name__}: {error}"
-    print(json.dumps({**result, "seconds": round(time.monotonic() - started, 2)}), flush=True)
-    return 0 if result["ok"] else 1
+    result: dict[str, Any] = {"sent": {"rgb": COLOUR, "tone_hz": TONE}}
+    return run_main(lambda r: scenario(args.video, args.audio, r), result)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from telehealth.rooms.relay.aiortc_adapter import (
     use_host_addresses,
 )
 from telehealth.rooms.relay.errors import RelayError, RelayErrorCode
+from telehealth.rooms.relay.tasks import OwnedTasks
 
 __all__ = ["Notify", "Offer", "RelayEngine", "RelayStats", "TrackInfo"]
 
@@ -111,18 +112,18 @@ class RelayEngine:
         self._ice = ice_servers
         self._rooms: dict[str, _Room] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks()
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def publish(self, room_id: str, peer_id: str, offer_sdp: str) -> str:
+    async def publish(self, room_id: str, peer_id: str, sdp: str) -> str:
         """Accept a participant's offer of its tracks; answer it and offer the tracks to
         everyone else in the room. Publishing again replaces the previous publication."""
         async with self._room(room_id) as room:
             await self._drop_publisher(room_id, room, peer_id)
             peer = MediaPeer(self._ice, self._on_state(room_id, peer_id, "publish"))
             try:
-                answer = await peer.answer(offer_sdp)
+                answer = await peer.answer(sdp)
                 sources = _sources(peer)
             except (ValueError, RelayError) as error:
                 await peer.close()
@@ -173,7 +174,7 @@ class RelayEngine:
                     self._forward_publisher(subscriber, publisher_id, published.sources)
             return await self._offer(subscriber)
 
-    async def answer(self, room_id: str, peer_id: str, answer_sdp: str) -> Offer | None:
+    async def answer(self, room_id: str, peer_id: str, sdp: str) -> Offer | None:
         """A subscriber's answer to the relay's last offer. If the room changed meanwhile,
         the answer to that is the next offer."""
         async with self._room(room_id) as room:
@@ -183,7 +184,7 @@ class RelayEngine:
                     RelayErrorCode.NO_OFFER, "No offer of the relay is waiting for an answer."
                 )
             try:
-                await subscriber.peer.accept(answer_sdp)
+                await subscriber.peer.accept(sdp)
             except ValueError as error:
                 raise _refused(error) from None
             if not subscriber.stale:
@@ -240,9 +241,7 @@ class RelayEngine:
         """Close every room and wait for this engine's tasks."""
         for room_id in list(self._rooms):
             await self.close_room(room_id)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
 
     # -- state ----------------------------------------------------------------------------
 
@@ -258,7 +257,7 @@ class RelayEngine:
     def _on_state(self, room_id: str, peer_id: str, leg: str) -> Callable[[str], None]:
         def changed(state: str) -> None:
             if state == "failed":
-                self._spawn(self._failed(room_id, peer_id, leg), f"relay-failed:{peer_id}")
+                self._tasks.spawn(self._failed(room_id, peer_id, leg), f"relay-failed:{peer_id}")
 
         return changed
 
@@ -277,17 +276,6 @@ class RelayEngine:
             "detail": "Reconnect the media.",
         }
         await self._notify(room_id, peer_id, "relay-failed", data)
-
-    def _spawn(self, work: Awaitable[None], name: str) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("relay task failed", extra={"task": name})
-
-        task = asyncio.create_task(run(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     @asynccontextmanager
     async def _room(self, room_id: str) -> AsyncIterator[_Room]:

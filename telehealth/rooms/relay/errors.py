@@ -18,6 +18,8 @@ class RelayErrorCode(StrEnum):
     MEDIA_FAILED = "media_failed"  # ICE/DTLS of a leg failed: build it again
     RELAY_UNAVAILABLE = "relay_unavailable"  # the room's worker died or is restarting
     RELAY_FULL = "relay_full"  # the capacity guard
+    INVALID_REQUEST = "invalid_request"  # a malformed request on the worker channel
+    INTERNAL = "internal_error"
 
 
 class RelayError(Exception):
