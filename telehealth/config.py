@@ -159,6 +159,17 @@ class RoomSettings:
 
 
 @dataclass(frozen=True)
+class RelaySettings:
+    """The media relay of relay rooms: its worker processes and their capacity."""
+
+    # Worker processes of this node (started with the first relay room, stopped with the app).
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Forwarded streams (one published track sent to one subscriber) one worker may carry;
+    # a publish or subscribe beyond it is refused with `relay_full`.
+    max_streams_per_worker: int = 200
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start; immutable once built."""
 
@@ -186,6 +197,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     consults: ConsultSettings = field(default_factory=ConsultSettings)
     rooms: RoomSettings = field(default_factory=RoomSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
 
     client_timeouts: ClientTimeouts = field(default_factory=ClientTimeouts)
 
@@ -257,6 +269,7 @@ class Settings:
                 ),
             ),
             rooms=_room_settings(get, port),
+            relay=_relay_settings(get),
             client_timeouts=ClientTimeouts(
                 header_seconds=_positive(
                     get("HEADER_TIMEOUT_SECONDS", "15"), "HEADER_TIMEOUT_SECONDS"
@@ -270,6 +283,14 @@ class Settings:
                 lease_seconds=_float(get("OUTBOX_LEASE_SECONDS", "60"), "OUTBOX_LEASE_SECONDS"),
             ),
         )
+
+
+def _relay_settings(get: Callable[[str, str | None], str | None]) -> RelaySettings:
+    workers = _int(get("RELAY_WORKERS", None) or str(os.cpu_count() or 1), "RELAY_WORKERS")
+    streams = _int(get("RELAY_MAX_STREAMS", None) or "200", "RELAY_MAX_STREAMS")
+    if workers < 1 or streams < 1:
+        raise ConfigError(f"{ENV_PREFIX}RELAY_WORKERS and RELAY_MAX_STREAMS must be at least 1")
+    return RelaySettings(workers=workers, max_streams_per_worker=streams)
 
 
 def _room_settings(get: Callable[[str, str | None], str | None], port: int) -> RoomSettings:

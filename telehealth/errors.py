@@ -35,6 +35,10 @@ class ErrorCode(StrEnum):
     ROOM_ENDED = "room_ended"
     OUTCOME_EXISTS = "outcome_exists"
     REPLACED = "replaced"
+    # The media relay (relay rooms' publish and subscribe on `/rtc`).
+    UNSUPPORTED_MEDIA = "unsupported_media"
+    RELAY_UNAVAILABLE = "relay_unavailable"
+    RELAY_FULL = "relay_full"
 
     REQUEST_TIMEOUT = "request_timeout"
     INTERNAL = "internal_error"

@@ -106,8 +106,10 @@ class RelayEngine:
         notify: Notify,
         ice_servers: tuple[IceServerConfig, ...] = (),
         media_addresses: tuple[str, ...] = (),
+        max_streams: int | None = None,
     ) -> None:
         use_host_addresses(media_addresses)
+        self._max_streams = max_streams
         self._notify = notify
         self._ice = ice_servers
         self._rooms: dict[str, _Room] = {}
@@ -129,6 +131,12 @@ class RelayEngine:
                 await peer.close()
                 raise _refused(error) from None
             except Exception:
+                await peer.close()
+                raise
+            receivers = sum(1 for s in room.subscribers if s != peer_id)
+            try:
+                self._guard(len(sources) * receivers)
+            except RelayError:
                 await peer.close()
                 raise
             room.publishers[peer_id] = _Published(peer, sources)
@@ -165,6 +173,7 @@ class RelayEngine:
             old = room.subscribers.pop(peer_id, None)
             if old is not None:
                 await old.peer.close()
+            self._guard(sum(len(p.sources) for i, p in room.publishers.items() if i != peer_id))
             subscriber = _Subscribed(
                 MediaPeer(self._ice, self._on_state(room_id, peer_id, "subscribe"))
             )
@@ -242,6 +251,14 @@ class RelayEngine:
         for room_id in list(self._rooms):
             await self.close_room(room_id)
         await self._tasks.close()
+
+    def _guard(self, more: int) -> None:
+        """Refuse what would carry more forwarded streams than this process may."""
+        if self._max_streams is not None and self.stats().forwarded + more > self._max_streams:
+            raise RelayError(
+                RelayErrorCode.RELAY_FULL,
+                "The media relay carries all it can; try again later.",
+            )
 
     # -- state ----------------------------------------------------------------------------
 

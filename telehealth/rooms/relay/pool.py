@@ -57,6 +57,7 @@ class _Worker:
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     rooms: set[str] = field(default_factory=set)
     alive: bool = True
+    load: dict[str, int] = field(default_factory=dict)  # as of its last reply
 
 
 class RelayWorkers:
@@ -68,6 +69,7 @@ class RelayWorkers:
         notify: RelayNotify,
         media_addresses: tuple[str, ...] = (),
         ice: tuple[dict[str, Any], ...] = (),
+        max_streams: int | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("at least one relay worker")
@@ -75,6 +77,7 @@ class RelayWorkers:
         self._notify = notify
         self._addresses = media_addresses
         self._ice = list(ice)
+        self._max_streams = max_streams
         self._workers: dict[int, _Worker] = {}
         self._rooms: dict[str, _Worker] = {}
         self._ids = itertools.count(1)
@@ -130,6 +133,20 @@ class RelayWorkers:
             )
         return out
 
+    def snapshot(self) -> list[WorkerStats]:
+        """Each running worker's load as of its last reply (for metrics, without waiting)."""
+        return [
+            WorkerStats(
+                w.index,
+                w.process.pid,
+                w.load.get("rooms", 0),
+                w.load.get("peers", 0),
+                w.load.get("forwarded", 0),
+            )
+            for w in self._workers.values()
+            if w.alive
+        ]
+
     @property
     def pids(self) -> dict[int, int | None]:
         """The process id of each running worker (tests kill one)."""
@@ -164,10 +181,15 @@ class RelayWorkers:
         async with self._starting:
             if self._stopping:
                 raise _unavailable()
-            for index in range(self._count):
-                if index not in self._workers or not self._workers[index].alive:
-                    await self._start(index)
-            worker = min(self._workers.values(), key=lambda w: len(w.rooms))
+            missing = [
+                i
+                for i in range(self._count)
+                if i not in self._workers or not self._workers[i].alive
+            ]
+            await asyncio.gather(*(self._start(i) for i in missing))
+            worker = min(
+                self._workers.values(), key=lambda w: (w.load.get("forwarded", 0), len(w.rooms))
+            )
             worker.rooms.add(room_id)
             self._rooms[room_id] = worker
             return worker
@@ -179,7 +201,7 @@ class RelayWorkers:
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(
             target=run_worker,
-            args=(theirs, self._addresses, self._ice),
+            args=(theirs, self._addresses, self._ice, self._max_streams),
             name=f"relay-worker-{index}",
             daemon=True,
         )
@@ -203,6 +225,7 @@ class RelayWorkers:
             self._died(worker)
             return
         if "id" in message:
+            worker.load = message.get("load", worker.load)
             reply = worker.pending.get(message["id"])
             if reply is not None and not reply.done():
                 reply.set_result(message)

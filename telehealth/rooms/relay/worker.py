@@ -33,17 +33,23 @@ OPERATIONS: Final = {
 
 
 def run_worker(
-    channel: Connection, media_addresses: tuple[str, ...], ice: list[dict[str, Any]]
+    channel: Connection,
+    media_addresses: tuple[str, ...],
+    ice: list[dict[str, Any]],
+    max_streams: int | None,
 ) -> None:
     """The worker's entry point (a spawned process)."""
     logging.basicConfig(level=logging.WARNING)
     # The node stops its workers by a `stop` request; Ctrl-C in a terminal is the node's.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve(channel, media_addresses, ice))
+    asyncio.run(_serve(channel, media_addresses, ice, max_streams))
 
 
 async def _serve(
-    channel: Connection, media_addresses: tuple[str, ...], ice: list[dict[str, Any]]
+    channel: Connection,
+    media_addresses: tuple[str, ...],
+    ice: list[dict[str, Any]],
+    max_streams: int | None,
 ) -> None:
     from telehealth.rooms.relay.aiortc_adapter import IceServerConfig
     from telehealth.rooms.relay.engine import RelayEngine
@@ -64,12 +70,14 @@ async def _serve(
     servers = tuple(
         IceServerConfig(tuple(s["urls"]), s.get("username"), s.get("credential")) for s in ice
     )
-    engine = RelayEngine(notify, servers, media_addresses)
+    engine = RelayEngine(notify, servers, media_addresses, max_streams)
     loop.add_reader(channel.fileno(), readable)
     channel.send({"ready": True})
     try:
         while (message := await inbox.get()) is not None and message.get("op") != "stop":
-            channel.send(await _handle(engine, message))
+            reply = await _handle(engine, message)
+            # Every reply carries the worker's load: the node's capacity view and metrics.
+            channel.send({**reply, "load": asdict(engine.stats())})
     finally:
         await engine.close()
 
