@@ -27,6 +27,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from telehealth.rooms.relay.aiortc_adapter import MediaPeer
 from telehealth.rooms.relay.engine import RelayEngine
+from telehealth.rooms.relay.errors import RelayError
 from tests.e2e.mesh_call_scenario import ColourCard, Sink, Tone, watchdog
 
 ROOM: Final = "room-1"
@@ -118,7 +119,8 @@ async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:
         if event == "renegotiate" and peer in subscribers:
             pending.append(asyncio.create_task(subscribers[peer].take(data)))
 
-    engine = RelayEngine(notify, media_addresses=("127.0.0.1",))
+    # Room for exactly the eight subscribers' 16 streams: a ninth is refused.
+    engine = RelayEngine(notify, media_addresses=("127.0.0.1",), max_streams=2 * SUBSCRIBERS)
     publisher = await publish(lambda sdp: engine.publish(ROOM, "publisher", sdp))
 
     for n in range(SUBSCRIBERS - 1):
@@ -152,6 +154,11 @@ async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:
         for name, s in subscribers.items()
     }
     result["during"] = vars(engine.stats())
+    try:
+        await engine.subscribe(ROOM, "ninth")
+        result["ninth"] = "accepted"
+    except RelayError as error:
+        result["ninth"] = error.code.value
 
     await engine.leave(ROOM, "publisher")
     await asyncio.gather(*pending)

@@ -43,6 +43,9 @@ async def test_eight_subscribers_decode_a_forwarded_publisher_and_everything_is_
     assert during["keyframe_requests"] > result["keyframe_requests_before_late"], result
     assert during == {**during, "rooms": 1, "peers": 9, "forwarded": 16}, result
 
+    # The capacity guard: the engine may carry 16 streams; a ninth subscriber is refused.
+    assert result["ninth"] == "relay_full", result
+
     # The publisher left: each subscriber was sent a new offer without its tracks.
     assert result["after_publisher_left"]["forwarded"] == 0, result
     assert set(result["last_offer_tracks"].values()) == {0}, result
