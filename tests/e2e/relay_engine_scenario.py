@@ -190,6 +190,15 @@ def run_main(scenario: Callable[[dict[str, Any]], Awaitable[None]], result: dict
     return 0 if result["ok"] else 1
 
 
+def main_with_targets(
+    scenario: Callable[[int, int, dict[str, Any]], Awaitable[None]], seconds: float
+) -> int:
+    """`python -m <scenario> VIDEO AUDIO`: frame targets from the command line."""
+    watchdog(seconds)
+    video, audio = int(sys.argv[1]), int(sys.argv[2])
+    return run_main(lambda result: scenario(video, audio, result), {})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--video", type=int, default=30)

@@ -20,8 +20,7 @@ import time
 from typing import Any, Final
 
 from telehealth.rooms.relay.pool import RelayWorkers
-from tests.e2e.mesh_call_scenario import watchdog
-from tests.e2e.relay_engine_scenario import ROOM, Subscriber, publish, run_main, until
+from tests.e2e.relay_engine_scenario import ROOM, Subscriber, main_with_targets, publish, until
 from tests.support.netns import loopback_only_ice
 
 CONNECT: Final = 60.0
@@ -83,11 +82,5 @@ async def scenario(video: int, audio: int, result: dict[str, Any]) -> None:
     result["children_left"] = len(multiprocessing.active_children())
 
 
-def main() -> int:
-    watchdog(WATCHDOG)
-    video, audio = int(sys.argv[1]), int(sys.argv[2])
-    return run_main(lambda result: scenario(video, audio, result), {})
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_with_targets(scenario, WATCHDOG))
