@@ -35,6 +35,7 @@ from tests.support.network import Network, build_network
 from tests.support.processes import free_port
 from tests.support.rtc import NAMESPACE, RtcClient, connected
 
+SCREEN: Final = (200, 50, 40)  # the shared screen's card: red
 STEP: Final = 90.0  # one request; the first relay request waits for the worker to start
 CONNECT: Final = 40.0
 WATCHDOG: Final = 200.0
@@ -80,6 +81,25 @@ async def consult(net: Network, video: int, audio: int, result: dict[str, Any]) 
     result["video"] = viewer.sinks["video"].video_facts()
     result["audio"] = viewer.sinks["audio"].audio_facts()
     result["metrics_during"] = await relay_metrics(net)
+
+    # The doctor shares a screen: a new publication with a second video track.
+    await publisher.close()
+    publisher = await publish(
+        lambda sdp: _answer_sdp(call_ok(doctor, "publish", {"type": "offer", "sdp": sdp})),
+        screen=SCREEN,
+    )
+    offer = await specialist.next("renegotiate", STEP)
+    await viewer.take(offer)
+    while len(offer["tracks"]) < 3:  # the removal of the first publication came first
+        offer = await specialist.next("renegotiate", STEP)
+        await viewer.take(offer)
+    result["offer_tracks_with_screen"] = offer["tracks"]
+    await until(
+        lambda: sum(1 for v in viewer.videos[-2:] if v.frames >= video) == 2,
+        CONNECT,
+        "the specialist did not decode the camera and the screen",
+    )
+    result["screen_colours"] = sorted(v.video_facts()["mean_rgb"] for v in viewer.videos[-2:])
 
     await call_ok(doctor, "leave", {})
     emptied = await specialist.next("renegotiate", STEP)

@@ -61,6 +61,7 @@ class Subscriber:
         self.answer = answer
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.sinks: dict[str, Sink] = {}
+        self.videos: list[Sink] = []  # every video track received, in order
         self.drains: list[asyncio.Task[None]] = []
         self.offers: list[dict[str, Any]] = []
         self.pc.on("track", self._track)
@@ -68,6 +69,8 @@ class Subscriber:
     def _track(self, track: Any) -> None:
         sink = Sink(track.kind)
         self.sinks[track.kind] = sink
+        if track.kind == "video":
+            self.videos.append(sink)
         self.drains.append(asyncio.create_task(sink.drain(track)))
 
     async def take(self, offer: dict[str, Any]) -> None:
@@ -89,10 +92,15 @@ class Subscriber:
         await asyncio.gather(*self.drains, return_exceptions=True)
 
 
-async def publish(send: Callable[[str], Awaitable[str]]) -> RTCPeerConnection:
-    """A publisher's client: the card and the tone, offered to the relay."""
+async def publish(
+    send: Callable[[str], Awaitable[str]], screen: tuple[int, int, int] | None = None
+) -> RTCPeerConnection:
+    """A publisher's client: the card and the tone (and a second card as a shared screen),
+    offered to the relay."""
     publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     publisher.addTrack(ColourCard(COLOUR))
+    if screen is not None:
+        publisher.addTrack(ColourCard(screen))
     publisher.addTrack(Tone(TONE))
     await publisher.setLocalDescription(await publisher.createOffer())
     answer = await send(publisher.localDescription.sdp)

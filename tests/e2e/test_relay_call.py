@@ -14,6 +14,7 @@ AUDIO_FRAMES = 50
 SCENARIO_SECONDS = 210.0
 COLOUR = (30, 60, 200)  # what relay_engine_scenario's publisher sends
 TONE_HZ = 440.0
+SCREEN = (200, 50, 40)  # relay_call_scenario's shared screen
 
 
 async def test_a_consults_specialist_receives_the_doctors_media_through_the_relay() -> None:
@@ -32,6 +33,12 @@ async def test_a_consults_specialist_receives_the_doctors_media_through_the_rela
     assert all(abs(m - c) < 40 for m, c in zip(result["video"]["mean_rgb"], COLOUR, strict=True))
     assert abs(result["audio"]["peak_hz"] - TONE_HZ) < 10, result
     assert result["metrics_during"] == {"rooms": 1.0, "peers": 2.0, "forwarded_streams": 2.0}
+    # A shared screen: the doctor's second video track, decoded beside the camera.
+    with_screen = {(t["kind"], t["source"]) for t in result["offer_tracks_with_screen"]}
+    assert with_screen == {("video", "camera"), ("video", "screen"), ("audio", "microphone")}
+    camera, screen = sorted(result["screen_colours"])
+    assert all(abs(m - c) < 40 for m, c in zip(camera, COLOUR, strict=True)), result
+    assert all(abs(m - c) < 40 for m, c in zip(screen, SCREEN, strict=True)), result
     # The doctor left: the specialist is offered nothing more, and told who left.
     assert result["offer_tracks_after_leave"] == [], result
     assert result["metrics_after"] == {"rooms": 0.0, "peers": 0.0, "forwarded_streams": 0.0}
