@@ -188,6 +188,17 @@ class TeachingSettings:
 
 
 @dataclass(frozen=True)
+class RelaySettings:
+    """The media relay of relay rooms: its worker processes and their capacity."""
+
+    # Worker processes of this node (started with the first relay room, stopped with the app).
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Forwarded streams (one published track sent to one subscriber) one worker may carry;
+    # a publish or subscribe beyond it is refused with `relay_full`.
+    max_streams_per_worker: int = 200
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server needs to start; immutable once built."""
 
@@ -216,6 +227,7 @@ class Settings:
     consults: ConsultSettings = field(default_factory=ConsultSettings)
     rooms: RoomSettings = field(default_factory=RoomSettings)
     teaching: TeachingSettings = field(default_factory=TeachingSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
 
     client_timeouts: ClientTimeouts = field(default_factory=ClientTimeouts)
     audit: AuditSettings = field(default_factory=AuditSettings)
@@ -294,6 +306,7 @@ class Settings:
                     get("TEACHING_CERTIFICATE_SHARE", "0.8"), "TEACHING_CERTIFICATE_SHARE"
                 )
             ),
+            relay=_relay_settings(get),
             client_timeouts=ClientTimeouts(
                 header_seconds=_positive(
                     get("HEADER_TIMEOUT_SECONDS", "15"), "HEADER_TIMEOUT_SECONDS"
@@ -321,6 +334,14 @@ class Settings:
                 lease_seconds=_float(get("OUTBOX_LEASE_SECONDS", "60"), "OUTBOX_LEASE_SECONDS"),
             ),
         )
+
+
+def _relay_settings(get: Callable[[str, str | None], str | None]) -> RelaySettings:
+    workers = _int(get("RELAY_WORKERS", None) or str(os.cpu_count() or 1), "RELAY_WORKERS")
+    streams = _int(get("RELAY_MAX_STREAMS", None) or "200", "RELAY_MAX_STREAMS")
+    if workers < 1 or streams < 1:
+        raise ConfigError(f"{ENV_PREFIX}RELAY_WORKERS and RELAY_MAX_STREAMS must be at least 1")
+    return RelaySettings(workers=workers, max_streams_per_worker=streams)
 
 
 def _room_settings(get: Callable[[str, str | None], str | None], port: int) -> RoomSettings:

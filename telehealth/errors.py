@@ -36,6 +36,10 @@ class ErrorCode(StrEnum):
     OUTCOME_EXISTS = "outcome_exists"
     REPLACED = "replaced"
     SESSION_FULL = "session_full"
+    # The media relay (relay rooms' publish and subscribe on `/rtc`).
+    UNSUPPORTED_MEDIA = "unsupported_media"
+    RELAY_UNAVAILABLE = "relay_unavailable"
+    RELAY_FULL = "relay_full"
 
     REQUEST_TIMEOUT = "request_timeout"
     INTERNAL = "internal_error"

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,6 +157,8 @@ class LiveRooms:
         self._here: dict[str, dict[str, Connection]] = {}
         self._remote: dict[tuple[str, str], float] = {}
         self._away: set[asyncio.Task[None]] = set()
+        # Called with the room id when a room ends (the relay ends its media legs).
+        self.on_ended: list[Callable[[str], Awaitable[None]]] = []
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -494,6 +496,8 @@ class LiveRooms:
         """Tell everyone in a room that it has ended (the outcome was recorded, or it expired)."""
         await self._emitter.emit("room-state", {"state": "ended"}, room_channel(room_id), None)
         await self._emitter.emit("room-state", {"state": "ended"}, host_channel(room_id), None)
+        for hook in self.on_ended:
+            await hook(room_id)
 
     async def sweep(self, now: datetime | None = None) -> list[str]:
         """End rooms left empty past the grace period; returns their ids."""

@@ -23,11 +23,13 @@ from aiohttp.typedefs import Middleware
 from telehealth import keys
 from telehealth.errors import DomainError, ErrorCode
 from telehealth.rooms.live import Connection, LiveRooms
+from telehealth.rooms.relay.service import RelayRooms, register_metrics
 from telehealth.rooms.service import NAMESPACE, SOCKETIO_PATH
 from telehealth.signalling import schemas as sch
 from telehealth.signalling.engine import DirectManager, FastJson, LeanServer, close_sockets
 from telehealth.signalling.envelope import Envelope, answer, failure
 from telehealth.signalling.limits import ConnectionLimits
+from telehealth.signalling.relay import RelayEvents
 
 __all__ = ["ENGINE_PREFIX", "SignallingServer", "outside_http_edge", "signalling_ctx"]
 
@@ -82,9 +84,10 @@ class SocketEmitter:
 class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """`/rtc`: one dispatcher for every event, so unknown events are answered too."""
 
-    def __init__(self, rooms: Callable[[], LiveRooms]) -> None:
+    def __init__(self, rooms: Callable[[], LiveRooms], relay: RelayEvents) -> None:
         super().__init__(NAMESPACE)
         self._rooms = rooms
+        self._relay = relay
         self._connections: dict[str, Connection] = {}
         self._limits: dict[str, ConnectionLimits] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -97,6 +100,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "report": self._report,
             "leave": self._leave,
             "floor": self._floor,
+            **relay.handlers(),
         }
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -131,6 +135,7 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if connection is not None:
             try:
                 await self._rooms().disconnected(connection)
+                await self._relay.gone(connection)
             except Exception:
                 log.exception("could not record a disconnect", extra={"sid": sid})
 
@@ -185,10 +190,13 @@ class RtcNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _leave(self, connection: Connection, data: Any) -> Any:
         sch.parse(sch.Empty, data)
         await self._rooms().leave(connection)
+        await self._relay.gone(connection)
 
     async def _floor(self, connection: Connection, data: Any) -> Any:
         floor = sch.parse(sch.Floor, data)
         await self._rooms().floor(connection, floor.peer_id, floor.give)
+        if not floor.give:
+            await self._relay.withdrawn(connection, floor.peer_id)
 
     async def close(self) -> None:
         """Wait for pending flood disconnects."""
@@ -222,13 +230,19 @@ class SignallingServer:
         self.sio.eio.async_handlers = False
         self.emitter = SocketEmitter(self.sio)
         self._rooms: LiveRooms | None = None
-        self.namespace = RtcNamespace(self._live)
+        self._relay: RelayRooms | None = None
+        self.namespace = RtcNamespace(self._live, RelayEvents(self._relay_rooms))
         self.sio.register_namespace(self.namespace)
 
     def _live(self) -> LiveRooms:
         if self._rooms is None:
             raise DomainError("Live rooms are starting.", code=ErrorCode.UNAVAILABLE)
         return self._rooms
+
+    def _relay_rooms(self) -> RelayRooms:
+        if self._relay is None:
+            raise DomainError("Live rooms are starting.", code=ErrorCode.UNAVAILABLE)
+        return self._relay
 
     def attach(self, app: web.Application) -> None:
         """Serve engine.io under /socket.io/ on the app, and close its connections when the
@@ -249,9 +263,10 @@ class SignallingServer:
         seconds = round(time.monotonic() - started, 3)
         log.info("connections closed", extra={"connections": closed, "seconds": seconds})
 
-    def serve(self, rooms: LiveRooms) -> None:
-        """Start handing events to the live-room service."""
+    def serve(self, rooms: LiveRooms, relay: RelayRooms) -> None:
+        """Start handing events to the live-room service and the relay."""
         self._rooms = rooms
+        self._relay = relay
 
     async def shutdown(self) -> None:
         """Close every connection of this node."""
@@ -266,12 +281,16 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
     rooms = LiveRooms(app[keys.SESSIONMAKER], settings, server.emitter)
     await rooms.start()
     app[keys.LIVE_ROOMS] = rooms
-    server.serve(rooms)
+    relay = RelayRooms(app[keys.SESSIONMAKER], settings, server.emitter, rooms.may_publish)
+    rooms.on_ended.append(relay.ended)
+    register_metrics(app[keys.METRICS_REGISTRY], relay)
+    server.serve(rooms, relay)
     sweeper = asyncio.create_task(_sweep(rooms, settings.rooms.sweep_seconds), name="room-sweep")
     yield
     sweeper.cancel()
     await asyncio.gather(sweeper, return_exceptions=True)
     await server.shutdown()
+    await relay.stop()
     await rooms.stop()
 
 
