@@ -1,5 +1,5 @@
-"""The access matrix of consult attachments: every role against upload, list, download
-and preview.
+"""The access matrix of consult attachments: every role against upload, list, download,
+preview and thumbnail.
 
 The consult under test: doctor_a (district D1) asks cardiology about patient_a, with one
 DICOM attached; the specialist (cardiology) sees it while it waits in the queue but may
@@ -27,6 +27,7 @@ ENDPOINTS = {
     ("GET", LIST),
     ("GET", ONE),
     ("GET", ONE + "/preview"),
+    ("GET", ONE + "/thumbnail"),
 }
 OUTSIDE_ROLES = {"trainer": 403, "trainee": 403, "patient_self": 403, "coordinator_a": 403}
 READ = {"doctor_a": 200, "specialist": 200, "doctor_b": 404, "admin": 404, **OUTSIDE_ROLES}
@@ -38,7 +39,12 @@ def _expect(outcomes: dict[str, int]) -> dict[str, int]:
 
 def _url(kind: str, cid: str, aid: str) -> str:
     one = ONE.format(consult_id=cid, attachment_id=aid)
-    return {"list": LIST.format(consult_id=cid), "download": one, "preview": one + "/preview"}[kind]
+    return {
+        "list": LIST.format(consult_id=cid),
+        "download": one,
+        "preview": one + "/preview",
+        "thumbnail": one + "/thumbnail",
+    }[kind]
 
 
 async def _call(net: Network, who: str, method: str, url: str) -> int:
@@ -78,7 +84,7 @@ async def test_uploading_is_for_the_requester_and_the_assigned_specialists(
     assert outcome == _expect({**uploaders, **OUTSIDE_ROLES})
 
 
-@pytest.mark.parametrize("kind", ["list", "download", "preview"])
+@pytest.mark.parametrize("kind", ["list", "download", "preview", "thumbnail"])
 async def test_reading_is_for_the_parties_only(network: Network, kind: str) -> None:
     cid, aid = await _consult_with_file(network)
     outcome = {who: await _call(network, who, "GET", _url(kind, cid, aid)) for who in ALL}
@@ -89,16 +95,22 @@ async def test_a_specialist_of_another_specialty_learns_nothing(network: Network
     cid, aid = await _consult_with_file(network, specialty="dermatology")
     outcome = {
         kind: await _call(network, "specialist", "GET", _url(kind, cid, aid))
-        for kind in ("list", "download", "preview")
+        for kind in ("list", "download", "preview", "thumbnail")
     }
     outcome["upload"] = await _call(network, "specialist", "POST", LIST.format(consult_id=cid))
-    assert outcome == {"list": 404, "download": 404, "preview": 404, "upload": 404}
+    assert outcome == {
+        "list": 404,
+        "download": 404,
+        "preview": 404,
+        "thumbnail": 404,
+        "upload": 404,
+    }
 
 
 async def test_a_draft_is_its_authors_alone(network: Network) -> None:
     cid, aid = await _consult_with_file(network, draft=True)
     for who, expected in {"doctor_a": 200, "specialist": 404, "admin": 404}.items():
-        for kind in ("list", "download", "preview"):
+        for kind in ("list", "download", "preview", "thumbnail"):
             assert await _call(network, who, "GET", _url(kind, cid, aid)) == expected, (who, kind)
     assert await _call(network, "specialist", "POST", LIST.format(consult_id=cid)) == 404
 
@@ -109,14 +121,14 @@ async def test_an_attachment_is_only_found_under_its_own_consult(network: Networ
     headers = await network.headers("doctor_a")
     answers = [
         await network.client.get(_url(kind, other, aid), headers=headers)
-        for kind in ("download", "preview")
+        for kind in ("download", "preview", "thumbnail")
     ]
     answers.append(
         await network.client.get(
             _url("download", cid, "00000000-0000-4000-8000-000000000000"), headers=headers
         )
     )
-    assert [r.status for r in answers] == [404, 404, 404]
+    assert [r.status for r in answers] == [404, 404, 404, 404]
     assert {(await r.json())["detail"] for r in answers} == {"No such attachment."}
 
 

@@ -37,8 +37,9 @@ async def test_a_healthy_store_passes_and_faults_are_named(
 
     healthy = await run_cli(env, "attachments", "check")
     assert healthy.code == 0, healthy.output
-    # Two files: the image (small enough to be its own preview) and the PDF.
-    assert "2 files checked, 0 missing, 0 damaged; 0 orphans" in healthy.stdout
+    # Three files: the image (small enough to be its own preview), its list thumbnail and
+    # the PDF.
+    assert "3 files checked, 0 missing, 0 damaged; 0 orphans" in healthy.stdout
 
     store = BlobStore.in_data_dir(settings.data_dir)
     store.path(document["sha256"]).write_bytes(b"%PDF-1.4 altered on disk")
