@@ -40,18 +40,26 @@ def _principal(net: Network, name: str, role: Role, facility: str) -> Principal:
 
 @contextmanager
 def _counting(net: Network) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs inside the block."""
+    """Every SQL statement the app's engines (the writer and, on SQLite, the readers) run
+    inside the block, but the audit log's: the audit sequencer chains rows on its own
+    schedule, and the one audit row of a list read does not grow with the page."""
     statements: list[str] = []
-    engine = net.client.app[keys.ENGINE].sync_engine
+    engines = [net.client.app[keys.ENGINE].sync_engine]
+    reader = net.client.app[keys.SESSIONMAKER].kw.get("info", {}).get("telehealth_reader")
+    if reader is not None:
+        engines.append(reader)
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if "audit_" not in statement:
+            statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", count)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 async def _accepted_consults_for_distinct_patients(net: Network, n: int) -> None:
@@ -85,6 +93,7 @@ async def test_a_page_of_consults_takes_as_many_statements_as_a_page_of_two(
             assert len(page.items) == limit
             assert all(c.assignees and c.patient for c in page.items)
             counts[limit] = len(statements)
+        assert counts[2] > 0, "the count must see the list's own reads"
         assert counts[PAGE] == counts[2], (principal.username, queue, counts)
 
 
