@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -41,16 +42,18 @@ def _principal(net: Network, name: str, role: Role, facility: str) -> Principal:
 @contextmanager
 def _counting(net: Network) -> Iterator[list[str]]:
     """Every SQL statement the app's engines (the writer and, on SQLite, the readers) run
-    inside the block, but the audit log's: the audit sequencer chains rows on its own
-    schedule, and the one audit row of a list read does not grow with the page."""
+    for the calling task inside the block (the app's background tasks, such as the audit
+    sequencer and the outbox dispatcher, query on their own schedule), but the audit
+    log's: the one audit row of a list read does not grow with the page."""
     statements: list[str] = []
+    caller = asyncio.current_task()
     engines = [net.client.app[keys.ENGINE].sync_engine]
     reader = net.client.app[keys.SESSIONMAKER].kw.get("info", {}).get("telehealth_reader")
     if reader is not None:
         engines.append(reader)
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "audit_" not in statement:
+        if asyncio.current_task() is caller and "audit_" not in statement:
             statements.append(statement)
 
     for engine in engines:
