@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import pydantic
 from aiohttp import web
+from babel.numbers import format_decimal
 from multidict import MultiDict
 from pydantic import BaseModel, Field
 
@@ -154,8 +155,10 @@ def field_errors(exc: pydantic.ValidationError) -> dict[str, str]:
     return errors
 
 
-def case_values(consult: s.ConsultOut) -> dict[str, str]:
-    """The form fields of an existing request, to edit or amend it."""
+def case_values(consult: s.ConsultOut, locale: str) -> dict[str, str]:
+    """The form fields of an existing request, to edit or amend it (vital signs written
+    with the page language's decimal separator: "36,8" in Vietnamese; `case_data` reads
+    either)."""
     values = {
         "specialty": consult.specialty,
         "urgency": consult.urgency.value,
@@ -168,7 +171,7 @@ def case_values(consult: s.ConsultOut) -> dict[str, str]:
     values.update({name: getattr(summary, name) for name in CASE_TEXTS})
     for name in VITALS:
         value = getattr(summary.vitals, name)
-        values[name] = "" if value is None else f"{value:g}"
+        values[name] = "" if value is None else format_decimal(value, "0.##", locale=locale)
     return values
 
 

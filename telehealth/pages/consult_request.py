@@ -30,6 +30,7 @@ from telehealth.pages.consult_forms import (
 from telehealth.pages.forms import FormInvalid, FormState, PageQuery, see_other
 from telehealth.pages.lookups import facility_choices, specialty_choices
 from telehealth.pages.timetable import FilterQuery, QueryId, QueryText, here, read_page_form
+from telehealth.views.i18n import locale_of
 from telehealth.views.routing import Call, Routes
 from telehealth.views.templating import N_, render_page
 
@@ -110,7 +111,7 @@ async def edit_draft_page(call: Call[None, DraftQuery]) -> web.Response:
     consult = await _get(call)
     if consult.status is not ConsultStatus.DRAFT:
         return see_other(f"/consults/{consult.id}")
-    state = FormState(values=case_values(consult))
+    state = FormState(values=case_values(consult, locale_of(call.request)))
     return await draft_view(call, state, consult, done=call.query.done)
 
 
@@ -140,7 +141,9 @@ async def amend_page(call: Call[None, PageQuery]) -> web.Response:
     consult = await _get(call)
     if consult.status not in OPEN_STATUSES:
         return see_other(f"/consults/{consult.id}")
-    return await _amend_form(call, consult, FormState(values=case_values(consult)))
+    return await _amend_form(
+        call, consult, FormState(values=case_values(consult, locale_of(call.request)))
+    )
 
 
 @routes.post(CONSULT + "/amend", summary="Amend a consult request", page=True, query=PageQuery)

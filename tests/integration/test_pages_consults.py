@@ -132,8 +132,10 @@ async def test_the_whole_consult_flow_through_the_pages(network: Network) -> Non
     assert QUESTION in draft
     assert HISTORY in draft
     assert 'id="f-temperature_c" name="temperature_c" type="text" inputmode="decimal"' in draft
-    assert 'value="37.5"' in draft
+    # The vital signs come back in the page language's decimal form, as they were typed.
+    assert 'value="37,5"' in draft
     assert 'value="96"' in draft
+    assert 'value="37.5"' in await page(net, location + "&lang=en")
     assert 'data-upload-url="/api/v1/consults/' + cid + '/attachments"' in draft
 
     location = await submitted(
